@@ -1,0 +1,1 @@
+"""A Telegram bot that walks supporters through reading and signing a petition."""

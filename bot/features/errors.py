@@ -1,0 +1,51 @@
+"""The last resort: log the failure, and tell the supporter something helpful."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes
+
+from bot.i18n import resolve_language, translator
+
+log = logging.getLogger(__name__)
+
+
+def hashed_user(user_id: int | None) -> str:
+    """A stable pseudonym for logs, so logs carry no Telegram ids."""
+    if user_id is None:
+        return "-"
+    return hashlib.blake2b(str(user_id).encode(), digest_size=6).hexdigest()
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user if isinstance(update, Update) else None
+    log.error(
+        "unhandled error for user %s",
+        hashed_user(user.id if user else None),
+        exc_info=context.error,
+    )
+    if not isinstance(update, Update):
+        return
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return
+    language = resolve_language(None, user.language_code if user else None, "en")
+    text = translator(language).gettext(
+        "Sorry, something went wrong on our side. Please try again in a moment: "
+        "your answers so far are saved."
+    )
+    try:
+        await context.bot.send_message(chat.id, text)
+    except TelegramError:
+        log.warning(
+            "could not tell user %s about the error", hashed_user(user.id if user else None)
+        )
+
+
+def register(application: Application) -> None:
+    application.add_error_handler(on_error)

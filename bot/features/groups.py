@@ -1,0 +1,39 @@
+"""Outside private chats the bot only points people to a private chat, where signing happens."""
+
+from __future__ import annotations
+
+import contextlib
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, filters
+
+from bot.features.signing import service_of
+from bot.i18n import resolve_language, translator
+
+
+async def on_group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    service = service_of(context)
+    user = update.effective_user
+    language = resolve_language(
+        None, user.language_code if user else None, service.petition.default_language
+    )
+    t = translator(language)
+    title = service.petition.text_for(language).title
+    text = t.gettext("To read and sign <b>{title}</b>, open a private chat with me.").format(
+        title=title
+    )
+    button = InlineKeyboardButton(
+        t.gettext("Open private chat"), url=f"https://t.me/{context.bot.username}?start=group"
+    )
+    # No right to write here, or the group is gone: silence is fine.
+    with contextlib.suppress(TelegramError):
+        await message.reply_text(text, reply_markup=InlineKeyboardMarkup([[button]]))
+
+
+def register(application: Application) -> None:
+    groups = filters.ChatType.GROUPS & filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler(["start", "help"], on_group_start, filters=groups))

@@ -1,0 +1,83 @@
+"""The signing journey on Telegram: decode the update, let the service answer, show the screen."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from telegram import CallbackQuery, Message, Update, User
+from telegram.constants import ChatType
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+
+from bot.flow import Command, Event, Pressed, Typed
+from bot.service import JourneyService, Supporter
+from bot.telegram_io import edit_screen, send_screen
+
+SERVICE_KEY = "journey_service"
+MAX_COMMAND_LENGTH = 32
+MAX_PAYLOAD_LENGTH = 64  # Telegram's limit for /start deep-link payloads
+
+
+def service_of(context: ContextTypes.DEFAULT_TYPE) -> JourneyService:
+    return context.bot_data[SERVICE_KEY]
+
+
+def supporter_of(user: User) -> Supporter:
+    return Supporter(user_id=user.id, profile_name=user.full_name, language_code=user.language_code)
+
+
+def decode_text(text: str, bot_username: str) -> Event | None:
+    """A typed message as a flow event; None for a command addressed to another bot."""
+    if not text.startswith("/"):
+        return Typed(text)
+    head, _, payload = text.partition(" ")
+    name, _, addressee = head[1:].partition("@")
+    if addressee and addressee.casefold() != bot_username.casefold():
+        return None
+    return Command(name.casefold()[:MAX_COMMAND_LENGTH], payload.strip()[:MAX_PAYLOAD_LENGTH])
+
+
+async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.message
+    if message is None or message.from_user is None:
+        return
+    # Stickers, photos, voice notes...: the flow answers "please use text / the buttons".
+    event = decode_text(message.text or "", context.bot.username or "")
+    if event is None:
+        return
+    reply = await service_of(context).handle(supporter_of(message.from_user), event)
+    await send_screen(context.bot, message.chat_id, reply.screen)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None:
+        return
+    # Stop the button's spinner at once, while the answer is being prepared.
+    answered = asyncio.create_task(_answer_quietly(query))
+    try:
+        message = query.message
+        if not isinstance(message, Message) or message.chat.type != ChatType.PRIVATE:
+            return  # inline-mode or group message, or too old to read: nothing to edit
+        reply = await service_of(context).handle(
+            supporter_of(query.from_user),
+            Pressed(query.data or ""),
+            message_id=message.message_id,
+        )
+        await edit_screen(context.bot, message.chat_id, message.message_id, reply.screen)
+    finally:
+        await answered
+
+
+async def _answer_quietly(query: CallbackQuery) -> None:
+    # An expired query id (the bot was down for a while) must not stop the journey.
+    with contextlib.suppress(TelegramError):
+        await query.answer()
+
+
+def register(application: Application, service: JourneyService) -> None:
+    application.bot_data[SERVICE_KEY] = service
+    private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    application.add_handler(MessageHandler(private, on_private_message))
+    application.add_handler(CallbackQueryHandler(on_button))

@@ -1,0 +1,336 @@
+"""The signing journey as a pure state machine.
+
+    step(journey, event, facts) -> Outcome
+
+No Telegram, no I/O, no clock of its own: everything the rules need arrives in `facts`, and
+everything they decide leaves in the `Outcome` (the new journey, a notice to show, whether to
+record the signature now). See `docs/journey.mmd` for the diagram.
+
+Buttons carry callback data of the form ``<step>:<action>[:<argument>]``. A press whose step is
+not the supporter's current step comes from an old message (or was forged): it gets a gentle
+notice and the current step again, never an error.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from bot.countries import is_country_code, search_countries
+from bot.petition import Petition
+
+
+class Step(StrEnum):
+    INTRO = "intro"
+    DEMANDS = "demands"
+    COUNTRY = "country"
+    SEARCH = "search"  # the supporter typed part of a country name; matches shown as buttons
+    AGE = "age"
+    GUARDIAN = "guardian"  # under the minimum age: a parent's or guardian's consent is needed
+    CONSENT = "consent"
+    NAME = "name"
+    PREVIEW = "preview"
+    LEFT = "left"  # chose to leave at the guardian step
+    SIGNED = "signed"  # just signed: thank-you screen
+    DONE = "done"  # came back after signing
+    CLOSED = "closed"  # deadline passed or petition paused
+
+
+# Steps a supporter can be sent back to with "Continue where I left off".
+RESUMABLE = frozenset(
+    {
+        Step.DEMANDS,
+        Step.COUNTRY,
+        Step.SEARCH,
+        Step.AGE,
+        Step.GUARDIAN,
+        Step.CONSENT,
+        Step.NAME,
+        Step.PREVIEW,
+    }
+)
+# Steps that accept typed text as an answer.
+TEXT_STEPS = frozenset({Step.COUNTRY, Step.SEARCH, Step.NAME})
+
+BACK = {
+    Step.DEMANDS: Step.INTRO,
+    Step.COUNTRY: Step.DEMANDS,
+    Step.SEARCH: Step.COUNTRY,
+    Step.AGE: Step.COUNTRY,
+    Step.GUARDIAN: Step.AGE,
+    Step.CONSENT: Step.AGE,
+    Step.NAME: Step.CONSENT,
+    Step.PREVIEW: Step.NAME,
+}
+
+NAME_MIN_LENGTH = 2
+NAME_MAX_LENGTH = 64
+SEARCH_QUERY_MAX_LENGTH = 60
+REFERRAL_PAYLOAD = re.compile(r"^r_([A-Za-z0-9_-]{4,32})$")
+
+
+class Notice(StrEnum):
+    STALE_BUTTON = "stale_button"
+    USE_BUTTONS = "use_buttons"
+    UNKNOWN_COMMAND = "unknown_command"
+    CANCELLED = "cancelled"
+    NO_COUNTRY_MATCH = "no_country_match"
+    NAME_TOO_SHORT = "name_too_short"
+    NAME_TOO_LONG = "name_too_long"
+    NAME_HAS_CONTROL_CHARACTERS = "name_has_control_characters"
+    NAME_HAS_LINK = "name_has_link"
+    NAME_NEEDS_LETTERS = "name_needs_letters"
+    NAME_REQUIRED = "name_required"
+    TEXT_EXPECTED = "text_expected"
+    WELCOME_BACK = "welcome_back"
+
+
+class Info(StrEnum):
+    """Commands answered with an information message, leaving the journey as it is."""
+
+    HELP = "help"
+    STATUS = "status"
+    PRIVACY = "privacy"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    payload: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Pressed:
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Typed:
+    text: str
+
+
+Event = Command | Pressed | Typed
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """One supporter's progress through one petition, with the answers given so far."""
+
+    step: Step = Step.INTRO
+    resume_step: Step | None = None
+    country: str | None = None
+    country_matches: tuple[str, ...] = ()
+    meets_minimum_age: bool | None = None
+    guardian_consent: bool = False
+    consent: bool = False
+    wants_updates: bool = False
+    name: str | None = None
+    referrer: str | None = None
+
+    def restarted(self) -> Journey:
+        """A fresh journey that remembers only where the supporter came from."""
+        return Journey(referrer=self.referrer)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What storage knows about an existing signature (only what the journey needs)."""
+
+    number: int
+    signed_at: datetime
+    country: str
+    referral_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    petition: Petition
+    now: datetime
+    signature: Signature | None = None
+    profile_name: str = ""
+    language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    journey: Journey
+    notice: Notice | None = None
+    info: Info | None = None
+    sign: bool = False  # the edge must record the signature now, then show Step.SIGNED
+    notice_args: dict[str, str] = field(default_factory=dict)
+
+
+def step(journey: Journey, event: Event, facts: Facts) -> Outcome:
+    """Apply one supporter event to their journey."""
+    if isinstance(event, Command):
+        info = _INFO_COMMANDS.get(event.name)
+        if info is not None:
+            return Outcome(journey, info=info)
+    if facts.signature is not None:
+        return _after_signing(journey, event)
+    if facts.petition.closed_reason(facts.now) is not None:
+        return Outcome(replace(journey, step=Step.CLOSED), notice=_stale_if_pressed(event))
+    if journey.step in (Step.SIGNED, Step.DONE, Step.CLOSED):
+        # Signature withdrawn or petition reopened: start again from the welcome.
+        journey = journey.restarted()
+    if isinstance(event, Command):
+        return _on_command(journey, event)
+    if isinstance(event, Typed):
+        return _on_text(journey, event.text, facts)
+    return _on_press(journey, event.data, facts)
+
+
+_INFO_COMMANDS = {"help": Info.HELP, "status": Info.STATUS, "privacy": Info.PRIVACY}
+
+
+def _stale_if_pressed(event: Event) -> Notice | None:
+    return Notice.STALE_BUTTON if isinstance(event, Pressed) else None
+
+
+def _after_signing(journey: Journey, event: Event) -> Outcome:
+    notice = _stale_if_pressed(event)
+    if isinstance(event, Command) and event.name not in ("start", "cancel"):
+        notice = Notice.UNKNOWN_COMMAND
+    return Outcome(replace(journey.restarted(), step=Step.DONE), notice=notice)
+
+
+def referral_code(payload: str) -> str | None:
+    """The referrer's code from a `/start r_<code>` deep link; anything else is ignored."""
+    match = REFERRAL_PAYLOAD.match(payload.strip())
+    return match.group(1) if match else None
+
+
+def _on_command(journey: Journey, command: Command) -> Outcome:
+    if command.name == "start":
+        referrer = journey.referrer or referral_code(command.payload)
+        if journey.step in RESUMABLE:
+            resumed = replace(journey, step=Step.INTRO, resume_step=journey.step, referrer=referrer)
+            return Outcome(resumed, notice=Notice.WELCOME_BACK)
+        if journey.step == Step.INTRO and journey.resume_step is not None:
+            return Outcome(replace(journey, referrer=referrer), notice=Notice.WELCOME_BACK)
+        return Outcome(replace(journey.restarted(), referrer=referrer))
+    if command.name == "cancel":
+        return Outcome(journey.restarted(), notice=Notice.CANCELLED)
+    return Outcome(journey, notice=Notice.UNKNOWN_COMMAND)
+
+
+def _on_text(journey: Journey, text: str, facts: Facts) -> Outcome:
+    if not text.strip():  # a sticker, photo or other message without text
+        notice = Notice.TEXT_EXPECTED if journey.step in TEXT_STEPS else Notice.USE_BUTTONS
+        return Outcome(journey, notice=notice)
+    if journey.step in (Step.COUNTRY, Step.SEARCH):
+        query = " ".join(text.split())[:SEARCH_QUERY_MAX_LENGTH]
+        matches = tuple(search_countries(query, facts.language))
+        searching = replace(journey, step=Step.SEARCH, country_matches=matches)
+        if matches:
+            return Outcome(searching)
+        return Outcome(searching, notice=Notice.NO_COUNTRY_MATCH, notice_args={"query": query})
+    if journey.step == Step.NAME:
+        name, problem = validate_name(text)
+        if problem is not None:
+            return Outcome(journey, notice=problem, notice_args=_name_limits())
+        return Outcome(replace(journey, step=Step.PREVIEW, name=name))
+    return Outcome(journey, notice=Notice.USE_BUTTONS)
+
+
+def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
+    prefix, _, rest = data.partition(":")
+    action, _, argument = rest.partition(":")
+    stale = Outcome(journey, notice=Notice.STALE_BUTTON)
+    if prefix != journey.step.value:
+        return stale
+    if action == "back" and journey.step in BACK:
+        return Outcome(replace(journey, step=BACK[journey.step]))
+    here = journey.step
+    if here == Step.INTRO:
+        if action == "demands":
+            return Outcome(replace(journey, step=Step.DEMANDS, resume_step=None))
+        if action == "sign":
+            return Outcome(replace(journey.restarted(), step=Step.COUNTRY))
+        if action == "resume" and journey.resume_step in RESUMABLE:
+            return Outcome(replace(journey, step=journey.resume_step, resume_step=None))
+    elif here == Step.DEMANDS and action == "sign":
+        return Outcome(replace(journey.restarted(), step=Step.COUNTRY))
+    elif here in (Step.COUNTRY, Step.SEARCH) and action == "pick" and is_country_code(argument):
+        return Outcome(replace(journey, step=Step.AGE, country=argument, country_matches=()))
+    elif here == Step.COUNTRY and action == "other":
+        return Outcome(replace(journey, step=Step.SEARCH, country_matches=()))
+    elif here == Step.AGE and action in ("yes", "no"):
+        old_enough = action == "yes"
+        next_step = Step.CONSENT if old_enough else Step.GUARDIAN
+        return Outcome(
+            replace(journey, step=next_step, meets_minimum_age=old_enough, guardian_consent=False)
+        )
+    elif here == Step.GUARDIAN and action == "yes":
+        return Outcome(replace(journey, step=Step.CONSENT, guardian_consent=True))
+    elif here == Step.GUARDIAN and action == "leave":
+        return Outcome(replace(journey.restarted(), step=Step.LEFT))
+    elif here == Step.CONSENT and action == "updates":
+        return Outcome(replace(journey, wants_updates=not journey.wants_updates))
+    elif here == Step.CONSENT and action == "agree":
+        return Outcome(replace(journey, step=Step.NAME, consent=True))
+    elif here == Step.NAME and action == "use":
+        name = journey.name or suggested_name(facts.profile_name)
+        if name is None:
+            return Outcome(journey, notice=Notice.NAME_REQUIRED, notice_args=_name_limits())
+        return Outcome(replace(journey, step=Step.PREVIEW, name=name))
+    elif here == Step.PREVIEW and action == "sign" and ready_to_sign(journey):
+        return Outcome(replace(journey, step=Step.SIGNED), sign=True)
+    elif here == Step.LEFT and action == "restart":
+        return Outcome(journey.restarted())
+    return stale
+
+
+def ready_to_sign(journey: Journey) -> bool:
+    """Every answer the signature needs is present (a forged jump to preview cannot sign)."""
+    old_enough_or_allowed = journey.meets_minimum_age is True or journey.guardian_consent
+    return bool(journey.country and old_enough_or_allowed and journey.consent and journey.name)
+
+
+def _name_limits() -> dict[str, str]:
+    return {"min": str(NAME_MIN_LENGTH), "max": str(NAME_MAX_LENGTH)}
+
+
+# Zero-width joiner/non-joiner are part of correct spelling in several scripts (Persian, Indic);
+# every other invisible format character (bidi overrides, zero-width space) is refused.
+_ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
+_LINK = re.compile(
+    r"(?ix) ://"
+    r"| \bwww\."
+    r"| \bt\.me\b | \btelegram\.(me|dog)\b"
+    r"| @[a-z0-9_]{4,}"
+    r"| \b[a-z0-9-]{2,}\.(com|net|org|info|io|me|ru|cn|xyz|top|site|online|link|ly|gl|co|app"
+    r"|biz|shop|club|live|pro|tk|ml|ga|cf|gq|uk|de|fr|us)\b"
+)
+
+
+def validate_name(raw: str) -> tuple[str, Notice | None]:
+    """Normalize a typed name and say what is wrong with it, if anything."""
+    name = " ".join(unicodedata.normalize("NFC", raw).split())
+    if any(_is_control(character) for character in name):
+        return name, Notice.NAME_HAS_CONTROL_CHARACTERS
+    if len(name) < NAME_MIN_LENGTH:
+        return name, Notice.NAME_TOO_SHORT
+    if len(name) > NAME_MAX_LENGTH:
+        return name, Notice.NAME_TOO_LONG
+    if _LINK.search(name):
+        return name, Notice.NAME_HAS_LINK
+    if not any(unicodedata.category(character).startswith("L") for character in name):
+        return name, Notice.NAME_NEEDS_LETTERS
+    return name, None
+
+
+def _is_control(character: str) -> bool:
+    category = unicodedata.category(character)
+    if category == "Cf":
+        return character not in _ALLOWED_FORMAT_CHARACTERS
+    return category in ("Cc", "Cs", "Co", "Cn")
+
+
+def suggested_name(profile_name: str) -> str | None:
+    """The Telegram profile name, if it would pass as a typed name."""
+    name, problem = validate_name(profile_name)
+    return name if problem is None else None

@@ -1,0 +1,140 @@
+"""Languages: gettext catalogs (Babel), CLDR number/date formats, the supporter's language.
+
+Catalogs live in ``locales/<lang>/LC_MESSAGES/messages.po`` and are compiled in memory at start,
+so there is no build step and no compiled file to forget. English msgids are the source text.
+
+Working with the catalogs (pybabel comes with Babel):
+
+    pybabel extract -F babel.cfg -o locales/messages.pot .
+    pybabel update -i locales/messages.pot -d locales          # refresh every language
+    pybabel init -i locales/messages.pot -d locales -l fr      # start a new language
+
+Translate first, then format: ``t.gettext("{count} have signed").format(count=...)``.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from io import BytesIO
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+
+from bot.settings import PROJECT_ROOT
+
+LOCALES_DIR = PROJECT_ROOT / "locales"
+SOURCE_LANGUAGE = "en"
+
+
+@cache
+def available_languages(locales_dir: Path = LOCALES_DIR) -> tuple[str, ...]:
+    """The source language plus every language that has a catalog."""
+    found = {path.parent.parent.name for path in locales_dir.glob("*/LC_MESSAGES/messages.po")}
+    return tuple(sorted(found | {SOURCE_LANGUAGE}))
+
+
+@cache
+def _translations(
+    language: str, locales_dir: Path = LOCALES_DIR
+) -> gettext_module.NullTranslations:
+    po_path = locales_dir / language / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return gettext_module.NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=language)
+    compiled = BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled)
+
+
+def match_language(code: str | None, available: tuple[str, ...]) -> str | None:
+    """The available language for a Telegram/IETF code.
+
+    ``pt-br`` → ``pt``; ``zh-tw`` and ``zh-hk`` → ``zh_Hant``; ``zh-cn`` → ``zh_Hans``.
+    """
+    if not code:
+        return None
+    try:
+        wanted = Locale.parse(code.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        return None
+    by_identity = {}
+    for language in available:
+        locale = Locale.parse(language)
+        by_identity[(locale.language, locale.script)] = language
+        by_identity.setdefault((locale.language, None), language)
+    # Likely-subtags make "zh_TW" carry the Hant script, "zh_CN" the Hans one.
+    script = wanted.script or _likely_script(wanted)
+    return by_identity.get((wanted.language, script)) or by_identity.get((wanted.language, None))
+
+
+def _likely_script(locale: Locale) -> str | None:
+    from babel.core import get_global
+
+    likely = get_global("likely_subtags")
+    key = f"{locale.language}_{locale.territory}" if locale.territory else locale.language
+    expanded = likely.get(key) or likely.get(locale.language)
+    if not expanded:
+        return None
+    try:
+        return Locale.parse(expanded).script
+    except (ValueError, UnknownLocaleError):
+        return None
+
+
+def resolve_language(
+    stored: str | None,
+    telegram_code: str | None,
+    default: str,
+    available: tuple[str, ...] | None = None,
+) -> str:
+    """Stored choice, else Telegram's language_code, else the petition's default."""
+    languages = available or available_languages()
+    for candidate in (stored, telegram_code):
+        matched = match_language(candidate, languages)
+        if matched:
+            return matched
+    return match_language(default, languages) or SOURCE_LANGUAGE
+
+
+@dataclass(frozen=True, slots=True)
+class Translator:
+    """Everything language-dependent a screen needs: messages, plurals, numbers, dates."""
+
+    language: str
+    locale: Locale
+    catalog: gettext_module.NullTranslations
+
+    def gettext(self, message: str) -> str:
+        return self.catalog.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return self.catalog.ngettext(singular, plural, count)
+
+    def number(self, value: int) -> str:
+        return format_decimal(value, locale=self.locale)
+
+    def percent(self, value: float) -> str:
+        return format_percent(value, locale=self.locale)
+
+    def date(self, value: datetime) -> str:
+        return format_date(value, format="long", locale=self.locale)
+
+    @property
+    def right_to_left(self) -> bool:
+        return self.locale.text_direction == "rtl"
+
+
+@cache
+def translator(language: str) -> Translator:
+    locale = Locale.parse(language)
+    return Translator(language=language, locale=locale, catalog=_translations(language))

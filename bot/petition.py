@@ -1,0 +1,191 @@
+"""The petition file: a TOML document validated by pydantic.
+
+A campaign writes its petition once; everything a supporter reads about it (title, demands,
+consent wording, privacy note) comes from here, translated per language with a per-field
+fallback to the petition's default language.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Annotated
+
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.countries import is_country_code
+
+
+def _country_code(value: str) -> str:
+    code = value.strip().upper()
+    if not is_country_code(code):
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+CountryCode = Annotated[str, AfterValidator(_country_code)]
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PetitionText(Strict):
+    """The wording in one language; every field is optional except in the default language."""
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    summary: NonEmpty | None = None
+    background: NonEmpty | None = None
+    demands: list[NonEmpty] | None = None
+    consent: NonEmpty | None = None
+    privacy: NonEmpty | None = None
+
+
+class PartialPetitionText(Strict):
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    summary: NonEmpty | None = None
+    background: NonEmpty | None = None
+    demands: list[NonEmpty] | None = None
+    consent: NonEmpty | None = None
+    privacy: NonEmpty | None = None
+
+
+class Source(Strict):
+    title: NonEmpty
+    url: HttpUrl
+
+
+class AgeRules(Strict):
+    """Minimum age to sign without a parent's or guardian's consent, per country."""
+
+    default: int = Field(default=16, ge=0, le=25)
+    by_country: dict[CountryCode, Annotated[int, Field(ge=0, le=25)]] = Field(default_factory=dict)
+
+    def minimum_for(self, country: str) -> int:
+        return self.by_country.get(country, self.default)
+
+
+def _end_of_day_utc(value: object) -> object:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2027-12-31T23:59:59Z")
+        return value
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=UTC)
+    return value
+
+
+class Petition(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    default_language: str = "en"
+    goal: int = Field(gt=0)
+    auto_raise_goal: bool = True
+    deadline: datetime | None = None
+    paused: bool = False
+    targets: list[CountryCode] = Field(min_length=1)
+    popular_countries: list[CountryCode] = Field(default_factory=list, max_length=8)
+    privacy_url: HttpUrl | None = None
+    age: AgeRules = Field(default_factory=AgeRules)
+    sources: list[Source] = Field(default_factory=list)
+    text: dict[str, PartialPetitionText]
+
+    _normalize_deadline = field_validator("deadline", mode="before")(_end_of_day_utc)
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        try:
+            Locale.parse(value)
+        except (ValueError, UnknownLocaleError):
+            raise ValueError(f"{value!r} is not a known language code") from None
+        return value
+
+    @model_validator(mode="after")
+    def _default_language_is_complete(self) -> Petition:
+        base = self.text.get(self.default_language)
+        if base is None:
+            raise ValueError(f"text.{self.default_language} (the default language) is missing")
+        missing = [
+            name
+            for name in ("title", "summary", "demands", "consent", "privacy")
+            if not getattr(base, name)
+        ]
+        if missing:
+            raise ValueError(f"text.{self.default_language} needs: {', '.join(missing)}")
+        return self
+
+    @property
+    def quick_countries(self) -> list[str]:
+        return self.popular_countries or self.targets[:8]
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.text)
+
+    def text_for(self, language: str) -> PetitionText:
+        """The wording in `language`, each missing field taken from the default language."""
+        base = self.text[self.default_language]
+        chosen = self.text.get(language) or self.text.get(language.split("_")[0])
+        merged = base.model_dump()
+        if chosen is not None:
+            merged.update(chosen.model_dump(exclude_none=True))
+        return PetitionText(**merged)
+
+    def closed_reason(self, now: datetime) -> str | None:
+        """'paused' or 'ended' when no new signatures are accepted, else None."""
+        if self.paused:
+            return "paused"
+        if self.deadline is not None and now > self.deadline:
+            return "ended"
+        return None
+
+
+class PetitionFileError(Exception):
+    """The petition file cannot be read or is invalid; the message names the field."""
+
+
+def load_petition(path: Path) -> Petition:
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise PetitionFileError(f"PETITION_FILE: cannot read {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise PetitionFileError(f"PETITION_FILE: {path} is not valid TOML: {error}") from None
+    try:
+        return Petition.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "petition"
+        message = first["msg"].removeprefix("Value error, ")
+        raise PetitionFileError(f"PETITION_FILE: {path}: {where}: {message}") from None
+
+
+def current_goal(petition_goal: int, count: int, *, auto_raise: bool = True) -> int:
+    """The goal shown next to the count: raised to the next round step once reached.
+
+    Steps follow the 1-2.5-5 series large petition sites use (50 → 100 → 250 → 500 → 1,000 …),
+    so "1,234 have signed · goal 2,500" always shows a reachable next target.
+    """
+    if not auto_raise or count < petition_goal:
+        return petition_goal
+    magnitude = 10
+    while True:
+        for factor in (1, 2.5, 5):
+            step = int(magnitude * factor)
+            if step > count and step > petition_goal:
+                return step
+        magnitude *= 10

@@ -1,0 +1,94 @@
+"""`python run_bot.py --sandbox`: the same journey in a terminal, no token, no network.
+
+Buttons appear as numbered choices: type the number to press one, type anything else to answer
+as if in Telegram (commands such as /start and /status too). Ctrl-D or /quit leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from bot.flow import Command, Event, Pressed, Typed
+from bot.petition import Petition
+from bot.screens import Screen
+from bot.service import JourneyService, Supporter
+from storage.base import Storage
+
+SANDBOX_USER_ID = 1
+SANDBOX_BOT_USERNAME = "your_petition_bot"
+_TAG = re.compile(r"<[^>]+>")
+_BOLD = re.compile(r"</?(b|strong)>")
+
+
+def to_terminal(html_text: str, *, color: bool) -> str:
+    """Telegram HTML as terminal text (bold kept as ANSI bold when the terminal has colour)."""
+    text = _BOLD.sub(
+        lambda m: ("\033[0m" if m.group(0).startswith("</") else "\033[1m") if color else "",
+        html_text,
+    )
+    return html.unescape(_TAG.sub("", text))
+
+
+def format_screen(screen: Screen, *, color: bool = False) -> tuple[str, list[str | None]]:
+    """The screen as text with numbered buttons, and what each number presses."""
+    lines = [to_terminal(screen.text, color=color), ""]
+    actions: list[str | None] = []
+    for row in screen.buttons:
+        for button in row:
+            actions.append(button.data)
+            target = f"  → {button.url}" if button.url else ""
+            lines.append(f"  [{len(actions)}] {button.text}{target}")
+    return "\n".join(lines).rstrip() + "\n", actions
+
+
+def parse_input(line: str, actions: list[str | None]) -> Event | None:
+    text = line.strip()
+    if text.isdigit() and 1 <= int(text) <= len(actions):
+        data = actions[int(text) - 1]
+        return Pressed(data) if data else None
+    if text.startswith("/"):
+        name, _, payload = text[1:].partition(" ")
+        return Command(name.casefold(), payload.strip())
+    return Typed(line.rstrip("\n"))
+
+
+async def run_sandbox(
+    storage: Storage,
+    petition: Petition,
+    *,
+    read_line: Callable[[], str] | None = None,
+    out: TextIO = sys.stdout,
+) -> None:
+    read = read_line or sys.stdin.readline
+    color = out.isatty() and "NO_COLOR" not in os.environ
+    language = (os.environ.get("LANG") or "en").split(".")[0]
+    supporter = Supporter(SANDBOX_USER_ID, os.environ.get("USER", "").title(), language)
+    service = JourneyService(storage, petition, bot_username=SANDBOX_BOT_USERNAME)
+    await storage.open()
+    try:
+        out.write(
+            "Sandbox: type a number to press a button, or type an answer. "
+            "/quit or Ctrl-D leaves.\n\n"
+        )
+        event: Event | None = Command("start")
+        actions: list[str | None] = []
+        while True:
+            if event is not None:
+                reply = await service.handle(supporter, event)
+                text, actions = format_screen(reply.screen, color=color)
+                out.write(f"{'─' * 60}\n{text}\n")
+            out.write("> ")
+            out.flush()
+            line = await asyncio.to_thread(read)
+            if not line or line.strip() == "/quit":
+                out.write("\nBye.\n")
+                return
+            event = parse_input(line, actions)
+    finally:
+        await storage.close()

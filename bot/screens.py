@@ -1,0 +1,484 @@
+"""Screens: a journey step rendered as (HTML text, buttons) in the supporter's language.
+
+Pure functions of plain data. Every user-visible string goes through the translator; petition
+wording comes from the petition file; anything a supporter typed is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from html import escape, unescape
+from urllib.parse import quote
+
+from bot.countries import country_name, flag
+from bot.flow import Info, Journey, Notice, Signature, Step, suggested_name
+from bot.i18n import Translator, translator
+from bot.petition import Petition, PetitionFileError, current_goal
+
+MAX_MESSAGE_LENGTH = 4096
+PROGRESS_CELLS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    text: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """Facts a screen shows besides the journey itself."""
+
+    petition: Petition
+    t: Translator
+    total: int
+    now: datetime
+    bot_username: str
+    signature: Signature | None = None
+    profile_name: str = ""
+    notice: Notice | None = None
+    notice_args: dict[str, str] = field(default_factory=dict)
+
+
+def render(journey: Journey, view: View) -> Screen:
+    screen = _RENDERERS[journey.step](journey, view)
+    if view.notice is None:
+        return screen
+    notice = _notice_text(view.notice, view)
+    return Screen(f"<i>{notice}</i>\n\n{screen.text}", screen.buttons)
+
+
+def render_info(info: Info, view: View) -> Screen:
+    return Screen(_INFO_RENDERERS[info](view))
+
+
+# --- shared pieces ---------------------------------------------------------------------------
+
+
+def progress_text(view: View) -> str:
+    t = view.t
+    goal = current_goal(view.petition.goal, view.total, auto_raise=view.petition.auto_raise_goal)
+    count_line = t.ngettext(
+        "<b>{count}</b> person has signed", "<b>{count}</b> people have signed", view.total
+    ).format(count=t.number(view.total))
+    goal_line = t.gettext("next goal: {goal}").format(goal=t.number(goal))
+    ratio = min(view.total / goal, 1.0)
+    filled = int(ratio * PROGRESS_CELLS)
+    bar = "▰" * filled + "▱" * (PROGRESS_CELLS - filled)
+    return f"{count_line} · {goal_line}\n{bar} {t.percent(ratio)}"
+
+
+def _targets_text(view: View) -> str:
+    names = [
+        f"{flag(code)} {country_name(code, view.t.language)}" for code in view.petition.targets
+    ]
+    label = view.t.gettext("Addressed to the governments of:")
+    return f"{label} {', '.join(names)}"
+
+
+def _back(step: Step, view: View) -> Button:
+    return Button(view.t.gettext("« Back"), f"{step.value}:back")
+
+
+def share_link(view: View, signature: Signature) -> str:
+    return f"https://t.me/{view.bot_username}?start=r_{signature.referral_code}"
+
+
+def _share_button(view: View, link: str) -> Button:
+    title = view.petition.text_for(view.t.language).title
+    url = f"https://t.me/share/url?url={quote(link, safe='')}&text={quote(title, safe='')}"
+    return Button(view.t.gettext("📣 Share with friends"), url=url)
+
+
+def _notice_text(notice: Notice, view: View) -> str:
+    t = view.t
+    texts = {
+        Notice.STALE_BUTTON: t.gettext(
+            "That button belongs to an earlier step. Here is where you are now."
+        ),
+        Notice.USE_BUTTONS: t.gettext("Please use the buttons below this message."),
+        Notice.UNKNOWN_COMMAND: t.gettext(
+            "I don't know that command. Send /help to see what I can do."
+        ),
+        Notice.CANCELLED: t.gettext("Cancelled. Nothing has been recorded."),
+        Notice.NO_COUNTRY_MATCH: t.gettext(
+            "No country matches “{query}”. Please try another spelling."
+        ),
+        Notice.NAME_TOO_SHORT: t.gettext(
+            "That name is too short: please use at least {min} characters."
+        ),
+        Notice.NAME_TOO_LONG: t.gettext(
+            "That name is too long: please use at most {max} characters."
+        ),
+        Notice.NAME_HAS_CONTROL_CHARACTERS: t.gettext(
+            "That name contains invisible or control characters. Please type it again."
+        ),
+        Notice.NAME_HAS_LINK: t.gettext(
+            "A name can't contain links or @usernames. Please type just your name."
+        ),
+        Notice.NAME_NEEDS_LETTERS: t.gettext(
+            "A name needs at least one letter. Please type your name."
+        ),
+        Notice.NAME_REQUIRED: t.gettext(
+            "Please type the name you want to sign with ({min}–{max} characters)."
+        ),
+        Notice.TEXT_EXPECTED: t.gettext("Please answer with a text message."),
+        Notice.WELCOME_BACK: t.gettext("Welcome back! You can continue where you left off."),
+    }
+    arguments = {key: escape(value) for key, value in view.notice_args.items()}
+    return texts[notice].format(**arguments)
+
+
+# --- one renderer per step -------------------------------------------------------------------
+
+
+def _intro(journey: Journey, view: View) -> Screen:
+    t = view.t
+    text = view.petition.text_for(t.language)
+    body = "\n\n".join(
+        [f"<b>{text.title}</b>", text.summary or "", _targets_text(view), progress_text(view)]
+    )
+    rows: list[tuple[Button, ...]] = []
+    if journey.resume_step is not None:
+        rows.append((Button(t.gettext("↩️ Continue where I left off"), "intro:resume"),))
+    rows.append((Button(t.gettext("📜 Read the demands"), "intro:demands"),))
+    rows.append((Button(t.gettext("✍️ Sign the petition"), "intro:sign"),))
+    return Screen(body, tuple(rows))
+
+
+def _demands(journey: Journey, view: View) -> Screen:
+    t = view.t
+    text = view.petition.text_for(t.language)
+    parts = [f"<b>{text.title}</b>"]
+    if text.background:
+        parts.append(text.background)
+    demands = "\n\n".join(
+        f"<b>{index}.</b> {demand}" for index, demand in enumerate(text.demands or [], start=1)
+    )
+    parts.append(f"<b>{t.gettext('We ask the governments to:')}</b>\n\n{demands}")
+    if view.petition.sources:
+        links = "\n".join(
+            f'• <a href="{escape(str(source.url))}">{escape(source.title)}</a>'
+            for source in view.petition.sources
+        )
+        parts.append(f"<b>{t.gettext('Sources')}</b>\n{links}")
+    buttons = (
+        (Button(t.gettext("✍️ Sign the petition"), "demands:sign"),),
+        (_back(Step.DEMANDS, view),),
+    )
+    return Screen("\n\n".join(parts), buttons)
+
+
+def _country_button(step: Step, code: str, view: View) -> Button:
+    return Button(_country_label(code, view.t), f"{step.value}:pick:{code}")
+
+
+def _country(journey: Journey, view: View) -> Screen:
+    t = view.t
+    codes = view.petition.quick_countries
+    buttons = [_country_button(Step.COUNTRY, code, view) for code in codes]
+    rows = [tuple(buttons[index : index + 2]) for index in range(0, len(buttons), 2)]
+    rows.append((Button(t.gettext("🌍 Another country"), "country:other"),))
+    rows.append((_back(Step.COUNTRY, view),))
+    body = t.gettext("<b>Where do you live?</b>\n\nChoose your country below, or type its name.")
+    return Screen(body, tuple(rows))
+
+
+def _search(journey: Journey, view: View) -> Screen:
+    t = view.t
+    rows = [(_country_button(Step.SEARCH, code, view),) for code in journey.country_matches]
+    rows.append((_back(Step.SEARCH, view),))
+    if journey.country_matches:
+        body = t.gettext("Is your country one of these? Press it, or type another name.")
+    else:
+        body = t.gettext("Type the name of your country, in your language or in English.")
+    return Screen(body, tuple(rows))
+
+
+def _minimum_age(journey: Journey, view: View) -> int:
+    return view.petition.age.minimum_for(journey.country or "")
+
+
+def _age(journey: Journey, view: View) -> Screen:
+    t = view.t
+    age = _minimum_age(journey, view)
+    country = country_name(journey.country or "", t.language)
+    body = t.gettext(
+        "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
+        "guardian's consent to sign."
+    ).format(country=country, age=age)
+    buttons = (
+        (Button(t.gettext("I am {age} or older").format(age=age), "age:yes"),),
+        (Button(t.gettext("I am younger than {age}").format(age=age), "age:no"),),
+        (_back(Step.AGE, view),),
+    )
+    return Screen(body, buttons)
+
+
+def _guardian(journey: Journey, view: View) -> Screen:
+    t = view.t
+    body = t.gettext(
+        "Thank you for wanting to help!\n\nBecause you are under {age}, please talk to a parent "
+        "or guardian first and sign only if they agree."
+    ).format(age=_minimum_age(journey, view))
+    buttons = (
+        (Button(t.gettext("My parent or guardian agrees"), "guardian:yes"),),
+        (Button(t.gettext("Not now"), "guardian:leave"),),
+        (_back(Step.GUARDIAN, view),),
+    )
+    return Screen(body, buttons)
+
+
+def _left(journey: Journey, view: View) -> Screen:
+    t = view.t
+    body = t.gettext(
+        "No problem: nothing has been recorded. You are welcome back any time, together with "
+        "a parent or guardian."
+    )
+    return Screen(body, ((Button(t.gettext("Start again"), "left:restart"),),))
+
+
+def _consent(journey: Journey, view: View) -> Screen:
+    t = view.t
+    text = view.petition.text_for(t.language)
+    body = "\n\n".join(
+        [
+            t.gettext("<b>Before you sign</b>"),
+            text.consent or "",
+            t.gettext(
+                "Updates are optional: tick the box only if you want them. "
+                "Send /privacy to read how your data is handled."
+            ),
+        ]
+    )
+    tick = "☑️" if journey.wants_updates else "⬜"
+    buttons = (
+        (Button(f"{tick} " + t.gettext("Send me updates about this petition"), "consent:updates"),),
+        (Button(t.gettext("✅ I agree, continue"), "consent:agree"),),
+        (_back(Step.CONSENT, view),),
+    )
+    return Screen(body, buttons)
+
+
+def _name(journey: Journey, view: View) -> Screen:
+    t = view.t
+    suggestion = journey.name or suggested_name(view.profile_name)
+    rows: list[tuple[Button, ...]] = []
+    if suggestion:
+        body = t.gettext(
+            "<b>Your name</b>\n\nYour signature will read: <b>{name}</b>\n\n"
+            "Press the button to use it, or type the name you want to sign with."
+        ).format(name=escape(suggestion))
+        rows.append((Button(t.gettext("Use this name"), "name:use"),))
+    else:
+        body = t.gettext("<b>Your name</b>\n\nPlease type the name you want to sign with.")
+    rows.append((_back(Step.NAME, view),))
+    return Screen(body, tuple(rows))
+
+
+def _country_label(code: str | None, t: Translator) -> str:
+    return f"{flag(code or '')} {country_name(code or '', t.language)}"
+
+
+def _preview(journey: Journey, view: View) -> Screen:
+    t = view.t
+    text = view.petition.text_for(t.language)
+    yes, no = t.gettext("yes"), t.gettext("no")
+    lines = [
+        t.gettext("<b>Please check your signature</b>"),
+        "",
+        t.gettext("Petition: {title}").format(title=text.title),
+        t.gettext("Name: {name}").format(name=escape(journey.name or "")),
+        t.gettext("Country: {country}").format(country=_country_label(journey.country, t)),
+        t.gettext("Updates by Telegram: {answer}").format(
+            answer=yes if journey.wants_updates else no
+        ),
+    ]
+    if journey.guardian_consent:
+        lines.append(t.gettext("Signed with a parent's or guardian's consent"))
+    lines += ["", t.gettext("This is exactly what will be recorded.")]
+    buttons = (
+        (Button(t.gettext("✍️ Sign now"), "preview:sign"),),
+        (_back(Step.PREVIEW, view),),
+    )
+    return Screen("\n".join(lines), buttons)
+
+
+def _signed(journey: Journey, view: View) -> Screen:
+    t = view.t
+    signature = view.signature
+    if signature is None:  # the edge always passes the signature it just recorded
+        return _intro(journey, view)
+    link = share_link(view, signature)
+    body = "\n\n".join(
+        [
+            t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>").format(
+                number=t.number(signature.number)
+            ),
+            progress_text(view),
+            t.gettext("Every signature counts more when friends join. Share this link:"),
+            link,
+        ]
+    )
+    return Screen(body, ((_share_button(view, link),),))
+
+
+def _done(journey: Journey, view: View) -> Screen:
+    t = view.t
+    signature = view.signature
+    if signature is None:
+        return _intro(journey, view)
+    link = share_link(view, signature)
+    parts = [
+        t.gettext("You signed this petition on {date} as signer #{number}. Thank you!").format(
+            date=t.date(signature.signed_at), number=t.number(signature.number)
+        ),
+        progress_text(view),
+    ]
+    if view.petition.closed_reason(view.now):
+        parts.append(t.gettext("The petition is no longer collecting signatures."))
+    else:
+        parts += [t.gettext("Help it grow: share this link with friends."), link]
+    return Screen("\n\n".join(parts), ((_share_button(view, link),),))
+
+
+def _closed(journey: Journey, view: View) -> Screen:
+    t = view.t
+    petition = view.petition
+    if petition.closed_reason(view.now) == "paused":
+        reason = t.gettext("This petition is paused and is not collecting signatures right now.")
+    elif petition.deadline is not None:
+        reason = t.gettext(
+            "This petition closed on {date} and no longer accepts signatures."
+        ).format(date=t.date(petition.deadline))
+    else:
+        reason = t.gettext("This petition no longer accepts signatures.")
+    title = petition.text_for(t.language).title
+    final = t.gettext("Count so far:") + "\n" + progress_text(view)
+    return Screen("\n\n".join([f"<b>{title}</b>", reason, final]))
+
+
+_RENDERERS = {
+    Step.INTRO: _intro,
+    Step.DEMANDS: _demands,
+    Step.COUNTRY: _country,
+    Step.SEARCH: _search,
+    Step.AGE: _age,
+    Step.GUARDIAN: _guardian,
+    Step.LEFT: _left,
+    Step.CONSENT: _consent,
+    Step.NAME: _name,
+    Step.PREVIEW: _preview,
+    Step.SIGNED: _signed,
+    Step.DONE: _done,
+    Step.CLOSED: _closed,
+}
+
+
+# --- information commands --------------------------------------------------------------------
+
+
+def _help(view: View) -> str:
+    t = view.t
+    title = view.petition.text_for(t.language).title
+    return "\n".join(
+        [
+            t.gettext("I help you read and sign the petition <b>{title}</b>.").format(title=title),
+            "",
+            t.gettext("/start – begin, or continue where you left off"),
+            t.gettext("/status – how many have signed, and the goal"),
+            t.gettext("/privacy – what is stored about you, and why"),
+            t.gettext("/cancel – start over (nothing is recorded before you press Sign)"),
+            t.gettext("/help – this message"),
+        ]
+    )
+
+
+def _status(view: View) -> str:
+    t = view.t
+    petition = view.petition
+    parts = [f"<b>{petition.text_for(t.language).title}</b>", progress_text(view)]
+    reason = petition.closed_reason(view.now)
+    if reason == "paused":
+        parts.append(t.gettext("Signing is paused for now."))
+    elif reason == "ended":
+        parts.append(t.gettext("Signing has ended."))
+    elif petition.deadline is not None:
+        parts.append(
+            t.gettext("Open for signatures until {date}.").format(date=t.date(petition.deadline))
+        )
+    if view.signature is not None:
+        parts.append(
+            t.gettext("You signed on {date} as signer #{number}.").format(
+                date=t.date(view.signature.signed_at), number=t.number(view.signature.number)
+            )
+        )
+    else:
+        parts.append(t.gettext("You have not signed yet: send /start to begin."))
+    return "\n\n".join(parts)
+
+
+def _privacy(view: View) -> str:
+    t = view.t
+    petition = view.petition
+    parts = [t.gettext("<b>Privacy</b>"), petition.text_for(t.language).privacy or ""]
+    if petition.privacy_url is not None:
+        parts.append(
+            t.gettext("Full privacy policy: {url}").format(url=escape(str(petition.privacy_url)))
+        )
+    return "\n\n".join(parts)
+
+
+_INFO_RENDERERS = {Info.HELP: _help, Info.STATUS: _status, Info.PRIVACY: _privacy}
+
+
+# --- limits ----------------------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]+>")
+
+
+def visible_length(html_text: str) -> int:
+    """Length as Telegram counts it: tags removed, entities decoded, in UTF-16 code units."""
+    visible = unescape(_TAG.sub("", html_text))
+    return len(visible.encode("utf-16-le")) // 2
+
+
+def check_petition_fits(petition: Petition, now: datetime | None = None) -> None:
+    """Fail at start-up, naming the language, if a petition screen exceeds Telegram's limit."""
+    sample_now = now or datetime(2000, 1, 1, tzinfo=UTC)
+    sample = Journey(
+        country=petition.targets[0],
+        name="N" * 64,
+        meets_minimum_age=True,
+        consent=True,
+        resume_step=Step.COUNTRY,
+    )
+    for language in petition.languages:
+        view = View(
+            petition=petition,
+            t=translator(language),
+            total=10**7,
+            now=sample_now,
+            bot_username="x" * 32,
+        )
+        screens = [
+            render(replace(sample, step=step), view)
+            for step in (Step.INTRO, Step.DEMANDS, Step.CONSENT, Step.PREVIEW)
+        ]
+        screens += [render_info(info, view) for info in Info]
+        for screen in screens:
+            length = visible_length(screen.text)
+            if length > MAX_MESSAGE_LENGTH:
+                raise PetitionFileError(
+                    f"PETITION_FILE: text.{language} is too long for one Telegram message "
+                    f"({length} > {MAX_MESSAGE_LENGTH} characters): shorten it"
+                )

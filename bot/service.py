@@ -1,0 +1,111 @@
+"""One supporter event in, one screen out: load → flow → persist → render.
+
+Shared by the Telegram handlers and the terminal sandbox, so both play exactly the same journey
+on the same storage. Knows nothing about Telegram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from bot import flow
+from bot.flow import Event, Facts, Journey, Step
+from bot.i18n import resolve_language, translator
+from bot.petition import Petition
+from bot.screens import Screen, View, render, render_info
+from storage.base import SignatureRequest, Storage
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Supporter:
+    user_id: int
+    profile_name: str = ""
+    language_code: str | None = None  # as Telegram reports it, e.g. "pt-br"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    screen: Screen
+    language: str
+    signed_now: bool = False
+
+
+class JourneyService:
+    def __init__(
+        self,
+        storage: Storage,
+        petition: Petition,
+        *,
+        bot_username: str = "",
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.storage = storage
+        self.petition = petition
+        self.bot_username = bot_username
+        self.clock = clock
+
+    async def handle(
+        self, supporter: Supporter, event: Event, *, message_id: int | None = None
+    ) -> Reply:
+        petition = self.petition
+        record = await self.storage.load(petition.id, supporter.user_id)
+        language = resolve_language(
+            record.language, supporter.language_code, petition.default_language
+        )
+        journey = record.journey or Journey()
+        now = self.clock()
+        facts = Facts(petition, now, record.signature, supporter.profile_name, language)
+        outcome = flow.step(journey, event, facts)
+        signature, total, new_journey = record.signature, record.total, outcome.journey
+        if outcome.sign:
+            result = await self.storage.sign(
+                self._signature_request(supporter, new_journey, language, now), new_journey
+            )
+            signature, total = result.signature, result.total
+            if not result.created:  # a double tap or a race: show the first signature
+                new_journey = replace(new_journey, step=Step.DONE)
+        elif new_journey != record.journey or (message_id and message_id != record.message_id):
+            await self.storage.save_journey(
+                petition.id,
+                supporter.user_id,
+                new_journey,
+                message_id=message_id or record.message_id,
+                language=record.language,
+                now=now,
+            )
+        view = View(
+            petition=petition,
+            t=translator(language),
+            total=total,
+            now=now,
+            bot_username=self.bot_username,
+            signature=signature,
+            profile_name=supporter.profile_name,
+            notice=outcome.notice,
+            notice_args=outcome.notice_args,
+        )
+        screen = render_info(outcome.info, view) if outcome.info else render(new_journey, view)
+        return Reply(screen, language, signed_now=outcome.sign and new_journey.step == Step.SIGNED)
+
+    def _signature_request(
+        self, supporter: Supporter, journey: Journey, language: str, now: datetime
+    ) -> SignatureRequest:
+        assert journey.country and journey.name  # guaranteed by flow.ready_to_sign
+        return SignatureRequest(
+            petition_id=self.petition.id,
+            user_id=supporter.user_id,
+            name=journey.name,
+            country=journey.country,
+            language=language,
+            wants_updates=journey.wants_updates,
+            guardian_consent=journey.guardian_consent,
+            text_version=self.petition.version,
+            referred_by=journey.referrer,
+            signed_at=now,
+        )

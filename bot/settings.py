@@ -1,0 +1,80 @@
+"""All configuration in one pydantic-settings model (environment variables, also `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PETITION_FILE = PROJECT_ROOT / "petitions" / "five_eyes.toml"
+SUPPORTED_DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names the setting in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite:///petition.db"
+    petition_file: Path = DEFAULT_PETITION_FILE
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Updates processed at once across all users (each user's own updates always run in order).
+    max_concurrent_updates: int = Field(default=256, ge=1)
+    # Outgoing Bot API calls per second across the bot (Telegram's guidance is about 30); 0 = off.
+    api_rate_limit: float = Field(default=30.0, ge=0)
+    # Seconds getUpdates waits on the server for new updates (long polling).
+    polling_timeout: int = Field(default=30, ge=0, le=50)
+    log_level: str = "INFO"
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0]
+        if "://" not in value or scheme not in SUPPORTED_DATABASE_SCHEMES:
+            raise ValueError("use sqlite:///path/to/file.db or postgresql://user@host:port/db")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 1234,5678")
+            return frozenset(int(part) for part in parts)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    def token_or_raise(self) -> str:
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather "
+                "(or try the bot without one: python run_bot.py --sandbox)"
+            )
+        return self.telegram_bot_token.get_secret_value()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; turn a validation failure into one line that names the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{field}: {message}") from None

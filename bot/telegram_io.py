@@ -1,0 +1,51 @@
+"""Screens onto Telegram: keyboards, sending, editing in place, Bot API errors handled."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.error import BadRequest, Forbidden
+
+from bot.screens import Screen
+
+log = logging.getLogger(__name__)
+
+
+def keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
+    if not screen.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(button.text, callback_data=button.data, url=button.url)
+                for button in row
+            ]
+            for row in screen.buttons
+        ]
+    )
+
+
+async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> Message | None:
+    """Send a new message; a supporter who blocked the bot gets deliberate silence."""
+    try:
+        return await bot.send_message(chat_id, screen.text, reply_markup=keyboard(screen))
+    except Forbidden:
+        log.info("chat %s blocked the bot; reply dropped", chat_id)
+        return None
+
+
+async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -> None:
+    """Show the screen in place of the pressed message, or as a new message if that fails."""
+    try:
+        await bot.edit_message_text(
+            screen.text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard(screen)
+        )
+    except BadRequest as error:
+        if "not modified" in error.message.lower():
+            return  # the supporter already sees exactly this screen
+        # Too old to edit, deleted, or otherwise gone: the next screen comes as a new message.
+        log.info("could not edit message in chat %s (%s); sending a new one", chat_id, error)
+        await send_screen(bot, chat_id, screen)
+    except Forbidden:
+        log.info("chat %s blocked the bot; edit dropped", chat_id)

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Run the petition bot: `python run_bot.py [--petition PATH] [--sandbox]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from telegram import Update
+
+from bot.app import build_application
+from bot.petition import PetitionFileError, load_petition
+from bot.sandbox import run_sandbox
+from bot.screens import check_petition_fits
+from bot.settings import ConfigError, Settings, load_settings
+from storage import open_storage
+
+SANDBOX_DATABASE_URL = "sqlite:///sandbox.db"
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--petition", type=Path, help="petition file (default: PETITION_FILE)")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="play the journey in this terminal: no token, no network",
+    )
+    return parser.parse_args(argv)
+
+
+def configure(arguments: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if arguments.petition is not None:
+        overrides["petition_file"] = arguments.petition
+    settings = load_settings(**overrides)
+    if arguments.sandbox and "database_url" not in settings.model_fields_set:
+        # Practice signatures never land in the real petition's database by accident.
+        settings = settings.model_copy(update={"database_url": SANDBOX_DATABASE_URL})
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        settings = configure(arguments)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        petition = load_petition(settings.petition_file)
+        check_petition_fits(petition)
+        try:
+            storage = open_storage(settings.database_url)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if arguments.sandbox:
+            asyncio.run(run_sandbox(storage, petition))
+            return 0
+        application = build_application(settings, storage, petition)
+    except (ConfigError, PetitionFileError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    application.run_polling(
+        allowed_updates=Update.ALL_TYPES,
+        timeout=settings.polling_timeout,
+        stop_signals=(signal.SIGINT, signal.SIGTERM),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

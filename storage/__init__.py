@@ -1,0 +1,25 @@
+"""Storage backends behind one protocol (`storage.base.Storage`)."""
+
+from __future__ import annotations
+
+from storage.base import SignatureRequest, SignResult, Storage, UserRecord
+from storage.sqlite import SQLiteStorage
+
+__all__ = [
+    "SQLiteStorage",
+    "SignResult",
+    "SignatureRequest",
+    "Storage",
+    "UserRecord",
+    "open_storage",
+]
+
+
+def open_storage(database_url: str) -> Storage:
+    """The backend for a DATABASE_URL (not yet opened: call `await storage.open()`)."""
+    scheme, _, rest = database_url.partition("://")
+    if scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as in SQLAlchemy.
+        path = rest[1:] if rest.startswith("/") else rest
+        return SQLiteStorage(path or ":memory:")
+    raise ValueError(f"DATABASE_URL: unsupported database scheme {scheme!r} (use sqlite://)")

@@ -1,0 +1,108 @@
+"""What the bot stores, as one protocol every backend implements (SQLite now, PostgreSQL next)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Protocol
+
+from bot.flow import Journey, Signature, Step
+
+log = logging.getLogger(__name__)
+
+REFERRAL_CODE_BYTES = 9  # 12 URL-safe characters: collisions are negligible at 10M signers
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """Everything one update needs about one supporter, read in one round trip."""
+
+    journey: Journey | None
+    message_id: int | None
+    language: str | None
+    signature: Signature | None
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureRequest:
+    petition_id: str
+    user_id: int
+    name: str
+    country: str
+    language: str
+    wants_updates: bool
+    guardian_consent: bool
+    text_version: str
+    referred_by: str | None
+    signed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SignResult:
+    signature: Signature
+    created: bool  # False: this supporter had already signed (double tap, redelivery, a race)
+    total: int
+
+
+class Storage(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (safe when two instances start at once)."""
+
+    async def close(self) -> None: ...
+
+    async def load(self, petition_id: str, user_id: int) -> UserRecord: ...
+
+    async def save_journey(
+        self,
+        petition_id: str,
+        user_id: int,
+        journey: Journey,
+        *,
+        message_id: int | None,
+        language: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+        """Record a signature exactly once and update the counters in the same transaction.
+
+        Idempotent per (petition, user): a second call returns the first signature with
+        created=False and changes nothing.
+        """
+
+    async def total(self, petition_id: str) -> int: ...
+
+    async def country_counts(self, petition_id: str) -> dict[str, int]: ...
+
+    async def recount(self, petition_id: str) -> int:
+        """Recompute the counters from the signatures (repairs drift); returns the total."""
+
+
+def new_referral_code() -> str:
+    return secrets.token_urlsafe(REFERRAL_CODE_BYTES)
+
+
+_JOURNEY_FIELDS = {field.name for field in fields(Journey)}
+
+
+def journey_to_json(journey: Journey) -> str:
+    answers = asdict(journey)
+    answers.pop("step")
+    return json.dumps(answers, separators=(",", ":"), ensure_ascii=False)
+
+
+def journey_from_row(step: str, answers: str) -> Journey:
+    """Decode a stored journey; anything unreadable (old format, manual edits) starts afresh."""
+    try:
+        data = {key: value for key, value in json.loads(answers).items() if key in _JOURNEY_FIELDS}
+        data["country_matches"] = tuple(data.get("country_matches") or ())
+        if data.get("resume_step") is not None:
+            data["resume_step"] = Step(data["resume_step"])
+        return Journey(step=Step(step), **data)
+    except (ValueError, TypeError, AttributeError):
+        log.warning("unreadable journey row (step %r); starting the journey afresh", step)
+        return Journey()

@@ -1,0 +1,282 @@
+"""Embedded storage on SQLite (aiosqlite, WAL): one connection writes, another reads.
+
+SQLite allows one writer at a time; funnelling every write through one connection and an
+asyncio lock keeps transactions from interleaving inside this process, and `BEGIN IMMEDIATE`
+with a busy timeout serializes writers from other processes sharing the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.flow import Journey, Signature
+from storage.base import (
+    SignatureRequest,
+    SignResult,
+    UserRecord,
+    journey_from_row,
+    journey_to_json,
+    new_referral_code,
+)
+
+BUSY_TIMEOUT_MS = 10_000
+MAX_REFERRAL_CODE_ATTEMPTS = 5
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("storage") / "migrations" / "sqlite"
+    scripts = sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+    return scripts
+
+
+class SQLiteStorage:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await self._migrate()
+        # An in-memory database is private to its connection: read through the writer then.
+        self._reader = self._writer if self.path == ":memory:" else await self._connect()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        connection = await aiosqlite.connect(self.path, isolation_level=None)
+        await connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        # WAL + NORMAL survives a crash of the process (only a power loss can drop the last
+        # commits), at a fraction of FULL's fsync cost.
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    async def close(self) -> None:
+        for connection in {id(c): c for c in (self._reader, self._writer) if c}.values():
+            await connection.close()
+        self._reader = self._writer = None
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        if self._writer is None:
+            raise RuntimeError("storage is not open")
+        return self._writer
+
+    @property
+    def _read_db(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("storage is not open")
+        return self._reader
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            db = self._db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
+                (current,) = await cursor.fetchone()  # type: ignore[misc]
+            for version, script in _migrations():
+                if version > current:
+                    for statement in _split_sql(script):
+                        await db.execute(statement)
+                    await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    async def load(self, petition_id: str, user_id: int) -> UserRecord:
+        query = """
+            SELECT j.step, j.answers, j.message_id, j.language,
+                   s.number, s.signed_at, s.country, s.referral_code,
+                   (SELECT total FROM petition_counts WHERE petition_id = :p)
+            FROM (SELECT 1)
+            LEFT JOIN journeys j ON j.petition_id = :p AND j.user_id = :u
+            LEFT JOIN signatures s ON s.petition_id = :p AND s.user_id = :u
+        """
+        async with self._read_db.execute(query, {"p": petition_id, "u": user_id}) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        step, answers, message_id, language, number, signed_at, country, code, total = row
+        journey = journey_from_row(step, answers) if step is not None else None
+        signature = (
+            Signature(number, datetime.fromisoformat(signed_at), country, code)
+            if number is not None
+            else None
+        )
+        return UserRecord(journey, message_id, language, signature, total or 0)
+
+    async def save_journey(
+        self,
+        petition_id: str,
+        user_id: int,
+        journey: Journey,
+        *,
+        message_id: int | None,
+        language: str | None,
+        now: datetime,
+    ) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                _UPSERT_JOURNEY,
+                {
+                    "p": petition_id,
+                    "u": user_id,
+                    "step": journey.step.value,
+                    "answers": journey_to_json(journey),
+                    "message_id": message_id,
+                    "language": language,
+                    "now": now.isoformat(),
+                    "keep_message": 0,
+                },
+            )
+
+    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+        for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
+            try:
+                return await self._sign_once(request, journey, new_referral_code())
+            except sqlite3.IntegrityError as error:
+                if "referral_code" not in str(error):
+                    raise
+        raise RuntimeError("could not draw a unique referral code")
+
+    async def _sign_once(
+        self, request: SignatureRequest, journey: Journey, referral_code: str
+    ) -> SignResult:
+        key = {"p": request.petition_id, "u": request.user_id}
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT number, signed_at, country, referral_code FROM signatures "
+                "WHERE petition_id = :p AND user_id = :u",
+                key,
+            ) as cursor:
+                existing = await cursor.fetchone()
+            if existing is not None:
+                total = await self._total(db, request.petition_id)
+                number, signed_at, country, code = existing
+                signature = Signature(number, datetime.fromisoformat(signed_at), country, code)
+                return SignResult(signature, created=False, total=total)
+            async with db.execute(
+                "INSERT INTO petition_counts (petition_id, total, last_number) VALUES (:p, 1, 1) "
+                "ON CONFLICT (petition_id) DO UPDATE "
+                "SET total = total + 1, last_number = last_number + 1 "
+                "RETURNING last_number, total",
+                key,
+            ) as cursor:
+                number, total = await cursor.fetchone()  # type: ignore[misc]
+            await db.execute(
+                """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
+                       wants_updates, guardian_consent, text_version, referral_code, referred_by,
+                       signed_at)
+                   VALUES (:p, :u, :number, :name, :country, :language, :wants_updates,
+                       :guardian_consent, :text_version, :code, :referred_by, :signed_at)""",
+                {
+                    **key,
+                    "number": number,
+                    "name": request.name,
+                    "country": request.country,
+                    "language": request.language,
+                    "wants_updates": request.wants_updates,
+                    "guardian_consent": request.guardian_consent,
+                    "text_version": request.text_version,
+                    "code": referral_code,
+                    "referred_by": request.referred_by,
+                    "signed_at": request.signed_at.isoformat(),
+                },
+            )
+            await db.execute(
+                "INSERT INTO country_counts (petition_id, country, total) VALUES (:p, :c, 1) "
+                "ON CONFLICT (petition_id, country) DO UPDATE SET total = total + 1",
+                {"p": request.petition_id, "c": request.country},
+            )
+            await db.execute(
+                _UPSERT_JOURNEY,
+                {
+                    **key,
+                    "step": journey.step.value,
+                    "answers": journey_to_json(journey),
+                    "message_id": None,
+                    "language": request.language,
+                    "now": request.signed_at.isoformat(),
+                    "keep_message": 1,
+                },
+            )
+        signature = Signature(number, request.signed_at, request.country, referral_code)
+        return SignResult(signature, created=True, total=total)
+
+    @staticmethod
+    async def _total(db: aiosqlite.Connection, petition_id: str) -> int:
+        async with db.execute(
+            "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
+    async def total(self, petition_id: str) -> int:
+        return await self._total(self._read_db, petition_id)
+
+    async def country_counts(self, petition_id: str) -> dict[str, int]:
+        async with self._read_db.execute(
+            "SELECT country, total FROM country_counts WHERE petition_id = ? AND total > 0 "
+            "ORDER BY total DESC, country",
+            (petition_id,),
+        ) as cursor:
+            return {country: total async for country, total in cursor}
+
+    async def recount(self, petition_id: str) -> int:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM country_counts WHERE petition_id = ?", (petition_id,))
+            await db.execute(
+                "INSERT INTO country_counts (petition_id, country, total) "
+                "SELECT petition_id, country, COUNT(*) FROM signatures WHERE petition_id = ? "
+                "GROUP BY petition_id, country",
+                (petition_id,),
+            )
+            await db.execute(
+                "INSERT INTO petition_counts (petition_id, total, last_number) "
+                "SELECT ?1, COUNT(*), COALESCE(MAX(number), 0) FROM signatures "
+                "WHERE petition_id = ?1 "
+                "ON CONFLICT (petition_id) DO UPDATE SET total = excluded.total, "
+                "last_number = MAX(last_number, excluded.last_number)",
+                (petition_id,),
+            )
+            return await self._total(db, petition_id)
+
+
+# `keep_message` lets the signing transaction update the journey without knowing the message id.
+_UPSERT_JOURNEY = """
+    INSERT INTO journeys (petition_id, user_id, step, answers, message_id, language, updated_at)
+    VALUES (:p, :u, :step, :answers, :message_id, :language, :now)
+    ON CONFLICT (petition_id, user_id) DO UPDATE SET
+        step = excluded.step, answers = excluded.answers,
+        message_id = CASE WHEN :keep_message THEN journeys.message_id ELSE excluded.message_id END,
+        language = COALESCE(excluded.language, journeys.language),
+        updated_at = excluded.updated_at
+"""
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of a migration script (our scripts keep `;` out of strings and comments)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]

@@ -79,6 +79,11 @@ class AgeRules(Strict):
 
 
 def _end_of_day_utc(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value) if len(value) > 10 else date.fromisoformat(value)
+        except ValueError:
+            return value  # pydantic reports it
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2027-12-31T23:59:59Z")

@@ -1,0 +1,175 @@
+"""The storage contract: every backend must pass these (PostgreSQL joins in a later issue)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.flow import Journey, Step
+from storage import open_storage
+from storage.base import SignatureRequest, Storage
+from storage.sqlite import SQLiteStorage
+from tests.conftest import NOW
+
+PETITION = "contract-petition"
+StorageFactory = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture(params=["sqlite"])
+async def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageFactory]:
+    """Opens storages on one shared database, as several bot instances would."""
+    opened: list[Storage] = []
+
+    async def factory() -> Storage:
+        storage = SQLiteStorage(tmp_path / "shared.db")
+        await storage.open()
+        opened.append(storage)
+        return storage
+
+    yield factory
+    for storage in opened:
+        await storage.close()
+
+
+@pytest.fixture
+async def storage(make_storage: StorageFactory) -> Storage:
+    return await make_storage()
+
+
+def request_for(user_id: int, country: str = "CA", **overrides: object) -> SignatureRequest:
+    base = SignatureRequest(
+        petition_id=PETITION, user_id=user_id, name=f"Supporter {user_id}", country=country,
+        language="en", wants_updates=False, guardian_consent=False, text_version="v1",
+        referred_by=None, signed_at=NOW,
+    )
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+SIGNED = Journey(step=Step.SIGNED, country="CA", name="x", consent=True, meets_minimum_age=True)
+
+
+async def test_unknown_supporter(storage: Storage) -> None:
+    record = await storage.load(PETITION, 42)
+    assert (record.journey, record.signature, record.total, record.message_id) == (
+        None, None, 0, None)
+    assert await storage.total(PETITION) == 0
+    assert await storage.country_counts(PETITION) == {}
+
+
+async def test_journey_round_trip(storage: Storage) -> None:
+    journey = Journey(step=Step.SEARCH, resume_step=Step.AGE, country_matches=("DE", "DK"),
+                      country="DE", wants_updates=True, referrer="abcd1234")
+    await storage.save_journey(PETITION, 7, journey, message_id=99, language="de", now=NOW)
+    record = await storage.load(PETITION, 7)
+    assert record.journey == journey
+    assert (record.message_id, record.language) == (99, "de")
+    later = replace(journey, step=Step.AGE)
+    await storage.save_journey(PETITION, 7, later, message_id=None, language=None, now=NOW)
+    record = await storage.load(PETITION, 7)
+    assert record.journey == later
+    assert record.language == "de"  # a save without a language keeps the stored choice
+    assert (await storage.load("other-petition", 7)).journey is None
+
+
+async def test_sign_is_idempotent_and_counts_exactly(storage: Storage) -> None:
+    first = await storage.sign(request_for(1, "CA"), SIGNED)
+    assert first.created and first.signature.number == 1 and first.total == 1
+    again = await storage.sign(request_for(1, "GB", name="Someone else"), SIGNED)
+    assert not again.created
+    assert again.signature == first.signature
+    assert again.total == 1
+    second = await storage.sign(request_for(2, "GB"), SIGNED)
+    assert (second.signature.number, second.total) == (2, 2)
+    assert await storage.country_counts(PETITION) == {"CA": 1, "GB": 1}
+    record = await storage.load(PETITION, 1)
+    assert record.signature == first.signature
+    assert record.journey is not None and record.journey.step == Step.SIGNED
+    assert record.total == 2
+
+
+async def test_signature_keeps_referral_code_unique(storage: Storage) -> None:
+    results = [await storage.sign(request_for(user), SIGNED) for user in range(1, 51)]
+    codes = {result.signature.referral_code for result in results}
+    assert len(codes) == 50
+    assert all(4 <= len(code) <= 32 for code in codes)
+
+
+async def test_concurrent_signing_gives_unique_gapless_numbers(
+    make_storage: StorageFactory,
+) -> None:
+    # Two instances on one database, 300 supporters, each tapping Sign twice on both.
+    first, second = await make_storage(), await make_storage()
+    countries = ["CA", "GB", "US", "AU", "NZ"]
+    calls = []
+    for user in range(1, 301):
+        request = request_for(user, countries[user % 5])
+        calls += [first.sign(request, SIGNED), second.sign(request, SIGNED)]
+    results = await asyncio.gather(*calls)
+    created = [result for result in results if result.created]
+    assert len(created) == 300
+    assert sorted(result.signature.number for result in created) == list(range(1, 301))
+    assert await first.total(PETITION) == 300
+    assert await second.total(PETITION) == 300
+    assert sum((await first.country_counts(PETITION)).values()) == 300
+    assert (await first.country_counts(PETITION))["CA"] == 60
+
+
+async def test_recount_repairs_drifted_counters(storage: Storage, tmp_path: Path) -> None:
+    for user in range(1, 6):
+        await storage.sign(request_for(user, "US" if user < 3 else "NZ"), SIGNED)
+    assert isinstance(storage, SQLiteStorage)
+    async with storage._transaction() as db:  # simulate drift from a manual edit
+        await db.execute("UPDATE petition_counts SET total = 999")
+        await db.execute("UPDATE country_counts SET total = 0")
+    assert await storage.recount(PETITION) == 5
+    assert await storage.country_counts(PETITION) == {"US": 2, "NZ": 3}
+    next_one = await storage.sign(request_for(6), SIGNED)
+    assert next_one.signature.number == 6  # numbers are never reused
+
+
+async def test_hostile_text_is_stored_literally(storage: Storage) -> None:
+    name = "Robert'); DROP TABLE signatures;-- 🙂 \u202e"
+    await storage.sign(request_for(1, name=name), SIGNED)
+    assert await storage.total(PETITION) == 1
+    assert isinstance(storage, SQLiteStorage)
+    async with storage._read_db.execute("SELECT name FROM signatures") as cursor:
+        assert (await cursor.fetchone())[0] == name  # type: ignore[index]
+
+
+async def test_unreadable_journey_row_starts_afresh(storage: Storage) -> None:
+    await storage.save_journey(PETITION, 5, Journey(step=Step.AGE), message_id=None,
+                               language=None, now=NOW)
+    assert isinstance(storage, SQLiteStorage)
+    async with storage._transaction() as db:
+        await db.execute("UPDATE journeys SET step = 'warp', answers = '{not json'")
+    assert (await storage.load(PETITION, 5)).journey == Journey()
+
+
+async def test_reopening_keeps_data_and_migrations_run_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/reopen.db"
+    storage = open_storage(url)
+    await storage.open()
+    await storage.sign(request_for(1), SIGNED)
+    await storage.close()
+    reopened = open_storage(url)
+    await reopened.open()
+    assert await reopened.total(PETITION) == 1
+    assert (await reopened.load(PETITION, 1)).signature is not None
+    await reopened.close()
+
+
+def test_open_storage_rejects_unknown_schemes() -> None:
+    with pytest.raises(ValueError, match="DATABASE_URL"):
+        open_storage("mysql://localhost/db")
+
+
+async def test_signed_at_round_trips_with_time_zone(storage: Storage) -> None:
+    when = NOW + timedelta(microseconds=123)
+    await storage.sign(request_for(1, signed_at=when), SIGNED)
+    signature = (await storage.load(PETITION, 1)).signature
+    assert signature is not None and signature.signed_at == when

@@ -130,8 +130,17 @@ def test_changing_age_answer_clears_guardian_consent(petition: Petition) -> None
 
 def test_stale_and_forged_buttons_get_a_notice_and_the_current_step(petition: Petition) -> None:
     journey = walk(petition, *TO_PREVIEW)
-    for data in ["age:yes", "country:pick:CA", "preview:nonsense", "", ":::", "x" * 64,
-                 "preview", "country:pick:ZZ", "intro:resume"]:
+    for data in [
+        "age:yes",
+        "country:pick:CA",
+        "preview:nonsense",
+        "",
+        ":::",
+        "x" * 64,
+        "preview",
+        "country:pick:ZZ",
+        "intro:resume",
+    ]:
         outcome = step(journey, Pressed(data), facts(petition))
         assert outcome.journey == journey, data
         assert outcome.notice == Notice.STALE_BUTTON, data
@@ -270,8 +279,9 @@ def test_unknown_command(petition: Petition) -> None:
 
 def test_closed_petition_refuses_new_signatures() -> None:
     paused = make_petition(paused=True)
-    journey = Journey(step=Step.PREVIEW, country="CA", name="Ada", consent=True,
-                      meets_minimum_age=True)
+    journey = Journey(
+        step=Step.PREVIEW, country="CA", name="Ada", consent=True, meets_minimum_age=True
+    )
     outcome = step(journey, Pressed("preview:sign"), facts(paused))
     assert (outcome.journey.step, outcome.sign) == (Step.CLOSED, False)
     ended = make_petition(deadline=(NOW - timedelta(days=1)).isoformat())

@@ -42,7 +42,20 @@ def test_five_eyes_petition_facts() -> None:
 def test_g7_petition_targets() -> None:
     petition = load_petition(PROJECT_ROOT / "petitions" / "g7_dafoh.toml")
     assert set(petition.targets) == {
-        "US", "CA", "FR", "DE", "IT", "JP", "GB", "AR", "AU", "IN", "IL", "MX", "KR", "TW"
+        "US",
+        "CA",
+        "FR",
+        "DE",
+        "IT",
+        "JP",
+        "GB",
+        "AR",
+        "AU",
+        "IN",
+        "IL",
+        "MX",
+        "KR",
+        "TW",
     }
 
 
@@ -81,7 +94,7 @@ def test_minimal_file_loads(tmp_path: Path) -> None:
         (lambda s: s.replace('demands = ["D"]\n', ""), "demands"),
         (lambda s: s.replace("[text.en]", "[text.fr]"), "text.en"),
         (lambda s: s + "\nunknown_key = 1\n", "unknown_key"),
-        (lambda s: s + '\ndeadline = 2027-01-01T00:00:00\n', "deadline"),
+        (lambda s: s + "\ndeadline = 2027-01-01T00:00:00\n", "deadline"),
         (lambda s: s + "\n[age]\ndefault = 99\n", "age.default"),
         (lambda s: s.replace("goal = 100", "goal = [1"), "not valid TOML"),
     ],
@@ -100,10 +113,18 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_too_long_text_fails_at_start(tmp_path: Path) -> None:
-    petition = make_petition(text={"en": {
-        "title": "T", "summary": "S", "demands": ["x" * 1000] * 5, "consent": "C", "privacy": "P",
-    }})
-    with pytest.raises(PetitionFileError, match="text.en is too long"):
+    petition = make_petition(
+        text={
+            "en": {
+                "title": "T",
+                "summary": "S",
+                "demands": ["x" * 1000] * 5,
+                "consent": "C",
+                "privacy": "P",
+            }
+        }
+    )
+    with pytest.raises(PetitionFileError, match=r"text\.en is too long"):
         check_petition_fits(petition, NOW)
 
 

@@ -21,7 +21,9 @@ StorageFactory = Callable[[], Awaitable[Storage]]
 
 
 @pytest.fixture(params=["sqlite"])
-async def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageFactory]:
+async def make_storage(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StorageFactory]:
     """Opens storages on one shared database, as several bot instances would."""
     opened: list[Storage] = []
 
@@ -43,9 +45,16 @@ async def storage(make_storage: StorageFactory) -> Storage:
 
 def request_for(user_id: int, country: str = "CA", **overrides: object) -> SignatureRequest:
     base = SignatureRequest(
-        petition_id=PETITION, user_id=user_id, name=f"Supporter {user_id}", country=country,
-        language="en", wants_updates=False, guardian_consent=False, text_version="v1",
-        referred_by=None, signed_at=NOW,
+        petition_id=PETITION,
+        user_id=user_id,
+        name=f"Supporter {user_id}",
+        country=country,
+        language="en",
+        wants_updates=False,
+        guardian_consent=False,
+        text_version="v1",
+        referred_by=None,
+        signed_at=NOW,
     )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -56,14 +65,24 @@ SIGNED = Journey(step=Step.SIGNED, country="CA", name="x", consent=True, meets_m
 async def test_unknown_supporter(storage: Storage) -> None:
     record = await storage.load(PETITION, 42)
     assert (record.journey, record.signature, record.total, record.message_id) == (
-        None, None, 0, None)
+        None,
+        None,
+        0,
+        None,
+    )
     assert await storage.total(PETITION) == 0
     assert await storage.country_counts(PETITION) == {}
 
 
 async def test_journey_round_trip(storage: Storage) -> None:
-    journey = Journey(step=Step.SEARCH, resume_step=Step.AGE, country_matches=("DE", "DK"),
-                      country="DE", wants_updates=True, referrer="abcd1234")
+    journey = Journey(
+        step=Step.SEARCH,
+        resume_step=Step.AGE,
+        country_matches=("DE", "DK"),
+        country="DE",
+        wants_updates=True,
+        referrer="abcd1234",
+    )
     await storage.save_journey(PETITION, 7, journey, message_id=99, language="de", now=NOW)
     record = await storage.load(PETITION, 7)
     assert record.journey == journey
@@ -142,8 +161,9 @@ async def test_hostile_text_is_stored_literally(storage: Storage) -> None:
 
 
 async def test_unreadable_journey_row_starts_afresh(storage: Storage) -> None:
-    await storage.save_journey(PETITION, 5, Journey(step=Step.AGE), message_id=None,
-                               language=None, now=NOW)
+    await storage.save_journey(
+        PETITION, 5, Journey(step=Step.AGE), message_id=None, language=None, now=NOW
+    )
     assert isinstance(storage, SQLiteStorage)
     async with storage._transaction() as db:
         await db.execute("UPDATE journeys SET step = 'warp', answers = '{not json'")

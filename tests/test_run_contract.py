@@ -1,0 +1,83 @@
+"""`python run_bot.py`: bad configuration stops at start-up with one line naming the setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import PROJECT_ROOT, ConfigError, load_settings
+
+RUN_BOT = str(PROJECT_ROOT / "run_bot.py")
+
+
+def run_bot(
+    *args: str, env: dict[str, str], cwd: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "PETITION_", "ADMIN_"))
+    }
+    return subprocess.run(
+        [sys.executable, RUN_BOT, *args],
+        env={**clean, **env},
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "setting"),
+    [
+        ({}, (), "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "PETITION_FILE": "/nope.toml"}, (), "PETITION_FILE"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x"}, ("--petition", "/nope.toml"), "PETITION_FILE"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "mysql://x/y"}, (), "DATABASE_URL"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "ADMIN_IDS": "12,abc"}, (), "ADMIN_IDS"),
+        ({"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_API_URL": "ftp://x"}, (), "TELEGRAM_API_URL"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...], setting: str
+) -> None:
+    result = run_bot(*args, env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and setting in lines[0], result.stderr
+
+
+def test_invalid_toml_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("id = [", encoding="utf-8")
+    result = run_bot("--petition", str(bad), env={"TELEGRAM_BOT_TOKEN": "1:x"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "not valid TOML" in result.stderr
+
+
+def test_sandbox_needs_no_token_and_uses_its_own_database(tmp_path: Path) -> None:
+    result = run_bot("--sandbox", env={}, cwd=tmp_path, stdin="2\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    assert "Where do you live?" in result.stdout
+    assert (tmp_path / "sandbox.db").exists()
+    assert not (tmp_path / "petition.db").exists()
+
+
+def test_settings_parse_admin_ids_and_read_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("ADMIN_IDS=1, 2,3\nTELEGRAM_BOT_TOKEN=9:abc\n", encoding="utf-8")
+    monkeypatch.delenv("ADMIN_IDS", raising=False)
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    settings = load_settings()
+    assert settings.admin_ids == frozenset({1, 2, 3})
+    assert settings.token_or_raise() == "9:abc"
+    with pytest.raises(ConfigError, match=r"^ADMIN_IDS"):
+        load_settings(admin_ids="1;2")

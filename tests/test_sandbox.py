@@ -1,0 +1,48 @@
+"""The terminal sandbox plays the same journey on the same storage, with no network."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from bot.flow import Command, Pressed, Typed
+from bot.petition import Petition
+from bot.sandbox import format_screen, parse_input, run_sandbox, to_terminal
+from bot.screens import Button, Screen
+from storage.sqlite import SQLiteStorage
+
+
+async def test_sandbox_signs_a_petition(
+    tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("USER", "")
+    # Sign → Canada → old enough → I agree → type a name → Sign now → /status → Ctrl-D.
+    answers = iter(["2", "1", "1", "2", "Ada Lovelace", "1", "/status", ""])
+    out = io.StringIO()
+    storage = SQLiteStorage(tmp_path / "sandbox.db")
+    await run_sandbox(storage, petition, read_line=lambda: next(answers), out=out)
+    text = out.getvalue()
+    assert "[1] 📜 Read the demands" in text
+    assert "Name: Ada Lovelace" in text
+    assert "You are signer #1." in text
+    assert "as signer #1" in text  # /status
+    assert "<b>" not in text
+    reopened = SQLiteStorage(tmp_path / "sandbox.db")
+    await reopened.open()
+    assert await reopened.total(petition.id) == 1
+    await reopened.close()
+
+
+def test_numbers_press_buttons_and_text_is_typed() -> None:
+    screen = Screen("<b>Hi</b> &amp; bye", ((Button("A", "a:x"), Button("Link", url="https://e")),))
+    text, actions = format_screen(screen)
+    assert text.startswith("Hi & bye")
+    assert "[2] Link  → https://e" in text
+    assert parse_input("1", actions) == Pressed("a:x")
+    assert parse_input("2", actions) is None  # a link has nothing to press
+    assert parse_input("3", actions) == Typed("3")
+    assert parse_input("/start r_abcd", actions) == Command("start", "r_abcd")
+    assert parse_input("Ada\n", actions) == Typed("Ada")
+    assert to_terminal("<b>x</b>", color=True) == "\033[1mx\033[0m"

@@ -1,0 +1,77 @@
+"""Languages: the message template is current, and languages resolve as supporters expect."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from bot.i18n import match_language, resolve_language, translator
+from bot.settings import PROJECT_ROOT
+
+
+def test_message_template_is_up_to_date(tmp_path: Path) -> None:
+    """Every gettext string in the code is in locales/messages.pot (run pybabel extract)."""
+    fresh = tmp_path / "messages.pot"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-o",
+            str(fresh),
+            "--no-location",
+            "--no-wrap",
+            ".",
+        ],
+        cwd=PROJECT_ROOT,
+        check=True,
+        capture_output=True,
+    )
+    with fresh.open("rb") as handle:
+        wanted = {message.id for message in read_po(handle) if message.id}
+    with (PROJECT_ROOT / "locales" / "messages.pot").open("rb") as handle:
+        shipped = {message.id for message in read_po(handle) if message.id}
+    assert wanted == shipped, (
+        "run: pybabel extract -F babel.cfg -o locales/messages.pot --no-wrap ."
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "available", "expected"),
+    [
+        ("en", ("en", "fr"), "en"),
+        ("fr-CA", ("en", "fr"), "fr"),
+        ("pt-br", ("en", "pt"), "pt"),
+        ("zh-hans", ("en", "zh_Hans", "zh_Hant"), "zh_Hans"),
+        ("zh-tw", ("en", "zh_Hans", "zh_Hant"), "zh_Hant"),
+        ("zh-hk", ("en", "zh_Hans", "zh_Hant"), "zh_Hant"),
+        ("zh", ("en", "zh_Hans", "zh_Hant"), "zh_Hans"),
+        ("xx-garbage", ("en",), None),
+        ("", ("en",), None),
+        (None, ("en",), None),
+    ],
+)
+def test_match_language(code: str | None, available: tuple[str, ...], expected: str | None) -> None:
+    assert match_language(code, available) == expected
+
+
+def test_resolve_language_order() -> None:
+    available = ("en", "fr", "de")
+    assert resolve_language("de", "fr", "en", available) == "de"
+    assert resolve_language(None, "fr-FR", "en", available) == "fr"
+    assert resolve_language(None, "ja", "fr", available) == "fr"
+    assert resolve_language(None, None, "xx", available) == "en"
+
+
+def test_plurals_and_numbers_in_english() -> None:
+    t = translator("en")
+    assert t.ngettext("{n} person", "{n} people", 1) == "{n} person"
+    assert t.ngettext("{n} person", "{n} people", 2) == "{n} people"
+    assert t.number(1234567) == "1,234,567"

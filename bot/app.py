@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
@@ -54,6 +55,9 @@ async def _post_shutdown(application: Application) -> None:
 
 
 def build_application(settings: Settings, storage: Storage, petition: Petition) -> Application:
+    # Opt in to PTB 22's timedelta durations: otherwise every 429 (RetryAfter) emits a
+    # deprecation warning while the rate limiter reads its retry_after.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = settings.telegram_api_url
     application = (
         ApplicationBuilder()

@@ -222,7 +222,8 @@ def _on_text(journey: Journey, text: str, facts: Facts) -> Outcome:
         notice = Notice.TEXT_EXPECTED if journey.step in TEXT_STEPS else Notice.USE_BUTTONS
         return Outcome(journey, notice=notice)
     if journey.step in (Step.COUNTRY, Step.SEARCH):
-        query = " ".join(text.split())[:SEARCH_QUERY_MAX_LENGTH]
+        printable = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+        query = " ".join(printable.split())[:SEARCH_QUERY_MAX_LENGTH]
         matches = tuple(search_countries(query, facts.language))
         searching = replace(journey, step=Step.SEARCH, country_matches=matches)
         if matches:
@@ -240,7 +241,7 @@ def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
     prefix, _, rest = data.partition(":")
     action, _, argument = rest.partition(":")
     stale = Outcome(journey, notice=Notice.STALE_BUTTON)
-    if prefix != journey.step.value:
+    if prefix != journey.step.value or (argument and action != "pick"):
         return stale
     if action == "back" and journey.step in BACK:
         return Outcome(replace(journey, step=BACK[journey.step]))

@@ -133,6 +133,7 @@ def test_stale_and_forged_buttons_get_a_notice_and_the_current_step(petition: Pe
     for data in [
         "age:yes",
         "country:pick:CA",
+        "preview:sign:now",
         "preview:nonsense",
         "",
         ":::",
@@ -293,3 +294,10 @@ def test_closed_petition_refuses_new_signatures() -> None:
 def test_reopened_petition_starts_afresh(petition: Petition) -> None:
     outcome = step(Journey(step=Step.CLOSED), Command("start"), facts(petition))
     assert outcome.journey.step == Step.INTRO
+
+
+def test_search_query_drops_invisible_characters(petition: Petition) -> None:
+    outcome = step(
+        Journey(step=Step.SEARCH), Typed("\x00\u202eAtl\u200bantis\x07"), facts(petition)
+    )
+    assert outcome.notice_args == {"query": "Atlantis"}

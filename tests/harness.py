@@ -1,0 +1,81 @@
+"""Runs the real bot application against the fake Bot API, in the test's event loop.
+
+Mirrors what `Application.run_polling` (used by run_bot.py) does, minus the signal handling
+and the event loop it owns: initialize → post_init → start polling → start, and the reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import STORAGE_KEY, build_application
+from bot.petition import Petition
+from bot.settings import Settings
+from storage import open_storage
+from storage.base import Storage
+from tests.fakes import FakeBotAPI
+
+
+def settings_for(server: FakeBotAPI, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": server.token,
+        "telegram_api_url": server.url,
+        "database_url": database_url,
+        "api_rate_limit": 0,
+        "polling_timeout": 5,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class BotInstance:
+    """One running bot process, as far as the bot can tell."""
+
+    def __init__(
+        self, server: FakeBotAPI, database_url: str, petition: Petition, **settings: Any
+    ) -> None:
+        self.settings = settings_for(server, database_url, **settings)
+        self.petition = petition
+        self.application: Application | None = None
+
+    @property
+    def storage(self) -> Storage:
+        assert self.application is not None
+        return self.application.bot_data[STORAGE_KEY]
+
+    async def start(self) -> BotInstance:
+        storage = open_storage(self.settings.database_url)
+        application = build_application(self.settings, storage, self.petition)
+        self.application = application
+        await application.initialize()
+        if application.post_init:
+            await application.post_init(application)
+        assert application.updater is not None
+        await application.updater.start_polling(
+            timeout=self.settings.polling_timeout, allowed_updates=Update.ALL_TYPES
+        )
+        await application.start()
+        return self
+
+    async def stop(self) -> None:
+        application = self.application
+        if application is None:
+            return
+        assert application.updater is not None
+        if application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+        self.application = None
+
+    async def __aenter__(self) -> BotInstance:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()

@@ -1,0 +1,241 @@
+"""Odd input, stale and forged buttons, Bot API errors, floods: answered, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.petition import Petition
+from tests.fakes import FakeBotAPI, FakeUser
+from tests.harness import BotInstance
+from tests.test_journey_e2e import sign_up_to_preview, signature_rows
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(server: FakeBotAPI, tmp_path: Path, petition: Petition) -> AsyncIterator[BotInstance]:
+    async with BotInstance(server, f"sqlite:///{tmp_path}/e2e.db", petition) as instance:
+        yield instance
+
+
+def sticker(user: FakeUser) -> dict:
+    return {
+        "message": {
+            "message_id": 10_000,
+            "date": 0,
+            "chat": {"id": user.user_id, "type": "private", "first_name": "X"},
+            "from": {"id": user.user_id, "is_bot": False, "first_name": "X"},
+            "sticker": {
+                "file_id": "s1",
+                "file_unique_id": "u1",
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+            },
+        }
+    }
+
+
+GARBAGE_TEXTS = [
+    "x" * 4096,
+    "\u202e\u200b\u2066 ‮",
+    "🙂" * 500,
+    "<script>alert(1)</script> & </b>",
+    "'; DROP TABLE signatures; --",
+    "/start " + "A" * 300,
+    "/start r_$$$$",
+    "/START@petition_test_bot",
+    "/start@another_bot",
+]
+
+
+async def poke_everything(user: FakeUser, *, text_step: bool = False) -> None:
+    """Throw odd input at the current step; the journey must stay where it was."""
+    before = user.last
+    step_marker = before.splitlines()[-1] if before else ""
+    await user.send_raw(sticker(user))
+    assert "Please" in user.last
+    await user.press_data("age:yes:extra:parts")
+    assert "earlier step" in user.last or "Please" in user.last
+    # The same notice on the same screen again: Telegram answers "not modified", no new reply.
+    await user.press_data("z" * 64, expect_reply=False)
+    assert "earlier step" in user.last
+    if text_step:  # typed text is an answer here (a country search, a name)
+        return
+    await user.send("\u0000\u0007 hello")
+    assert step_marker in user.last
+
+
+async def test_garbage_at_every_step_never_breaks_the_journey(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    olga = server.user(2001, "Olga", language_code="en")
+    await olga.send("/start")
+    for text in GARBAGE_TEXTS:
+        if text.startswith("/start@another_bot"):
+            await olga.send_raw(
+                {
+                    "message": {
+                        "message_id": 20_000,
+                        "date": 0,
+                        "text": text,
+                        "chat": {"id": 2001, "type": "private", "first_name": "Olga"},
+                        "from": {"id": 2001, "is_bot": False, "first_name": "Olga"},
+                        "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
+                    }
+                },
+                expect_reply=False,
+            )
+            await olga.expect_silence(0.2)
+            continue
+        await olga.send(text)
+    await olga.send("/start")
+    path = ["Sign the petition", "Canada", "or older", "I agree", "Use this name"]
+    await poke_everything(olga)
+    for label in path:
+        await olga.press(label)
+        await poke_everything(olga, text_step=label in ("Sign the petition", "I agree"))
+    await olga.press("Sign now")
+    assert "You are signer #1." in olga.last
+    await olga.send_raw(sticker(olga))
+    assert "as signer #1" in olga.last
+    await olga.press_data("preview:sign", expect_reply=False)
+    await olga.send("Sign me again")
+    assert "as signer #1" in olga.last
+    assert len(await signature_rows(bot)) == 1
+
+
+async def test_edited_messages_and_unknown_updates_are_ignored(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    pete = server.user(2002, "Pete")
+    await pete.send("/start")
+    await pete.send_raw(
+        {
+            "edited_message": {
+                "message_id": 1,
+                "date": 0,
+                "edit_date": 1,
+                "text": "edited",
+                "chat": {"id": 2002, "type": "private", "first_name": "Pete"},
+                "from": {"id": 2002, "is_bot": False, "first_name": "Pete"},
+            }
+        },
+        expect_reply=False,
+    )
+    await pete.send_raw(
+        {
+            "channel_post": {
+                "message_id": 5,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": -1009, "type": "channel", "title": "News"},
+            }
+        },
+        expect_reply=False,
+    )
+    await pete.expect_silence(0.3)
+    await pete.press("Sign the petition")  # still perfectly usable
+    assert "Where do you live?" in pete.last
+
+
+async def test_stale_button_from_an_older_message(server: FakeBotAPI, bot: BotInstance) -> None:
+    quinn = server.user(2003, "Quinn")
+    await quinn.send("/start")
+    old_message_id = quinn.last_message["message_id"]
+    await quinn.press("Sign the petition")
+    await quinn.send("/start")  # a second message, welcome screen
+    await quinn.press_data("intro:demands", message_id=old_message_id)
+    assert "We ask the governments to" in quinn.last
+    await quinn.press_data("country:pick:CA", message_id=old_message_id)
+    assert "earlier step" in quinn.last
+    assert await signature_rows(bot) == []
+
+
+async def test_failed_edit_falls_back_to_a_new_message(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    rosa = server.user(2004, "Rosa")
+    await rosa.send("/start")
+    server.fail_next(
+        "editMessageText", status=400, description="Bad Request: message to edit not found"
+    )
+    await rosa.press("Sign the petition")
+    assert "Where do you live?" in rosa.last
+    assert len(rosa.messages) == 2
+
+
+async def test_rate_limit_and_server_errors_are_retried(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    sam = server.user(2005, "Sam")
+    server.fail_next("sendMessage", status=429, retry_after=1)
+    await sam.send("/start")
+    assert "Protect prisoners of conscience" in sam.last
+    assert len([call for call in server.calls_for("sendMessage")]) >= 2
+
+
+async def test_blocked_supporter_is_silence_not_a_crash(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    tess = server.user(2006, "Tess")
+    await tess.send("/start")
+    server.block(2006)
+    await tess.send_raw(
+        {
+            "message": {
+                "message_id": 30_000,
+                "date": 0,
+                "text": "/status",
+                "chat": {"id": 2006, "type": "private", "first_name": "Tess"},
+                "from": {"id": 2006, "is_bot": False, "first_name": "Tess"},
+                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+            }
+        },
+        expect_reply=False,
+    )
+    await tess.expect_silence(0.3)
+    server.unblock(2006)
+    await tess.send("/status")
+    assert "people have signed" in tess.last
+
+
+async def test_a_flooding_user_does_not_starve_others(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    """One user floods 400 updates; others still sign promptly, and the flood stays in order."""
+    server.latency = 0.005
+    async with BotInstance(
+        server, f"sqlite:///{tmp_path}/flood.db", petition, max_concurrent_updates=4
+    ):
+        mallory = server.user(2007, "Mallory")
+        await mallory.send("/start")
+        await mallory.press("Sign the petition")
+        await mallory.press("Another country")
+        queries = ["Germany", "France", "Japan", "Brazil"] * 100
+        for query in queries:
+            mallory.push_text(query)
+        supporters = [server.user(2100 + index, f"Supporter{index}") for index in range(5)]
+        for supporter in supporters:  # these start after the whole flood is queued
+            await sign_up_to_preview(supporter)
+        await asyncio.gather(*(supporter.press("Sign now") for supporter in supporters))
+        replies_to_mallory_so_far = len(server.replies_to(2007))
+        assert all("You are signer #" in supporter.last for supporter in supporters)
+        assert replies_to_mallory_so_far < len(queries), "others waited for the whole flood"
+        await mallory.wait_for_replies(len(queries) + 3, timeout=60)
+        # Each typed query got its own message whose first button is the best match.
+        answers = [stored for stored in server.chat_history(2007) if stored.from_bot][1:]
+        first_buttons = [stored.inline_keyboard[0][0]["text"] for stored in answers]
+        assert len(first_buttons) == len(queries)
+        for query, button in zip(queries, first_buttons, strict=True):
+            assert query in button  # strictly in order

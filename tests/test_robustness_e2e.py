@@ -239,3 +239,23 @@ async def test_a_flooding_user_does_not_starve_others(
         assert len(first_buttons) == len(queries)
         for query, button in zip(queries, first_buttons, strict=True):
             assert query in button  # strictly in order
+
+
+async def test_an_unexpected_failure_is_logged_and_explained(
+    server: FakeBotAPI, bot: BotInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storage failure mid-step: the supporter hears what happened; the next try works."""
+    uma = server.user(2008, "Uma")
+    await uma.send("/start")
+    storage = bot.storage
+    original = storage.load
+
+    async def broken(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(storage, "load", original)  # fail once only
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(storage, "load", broken)
+    await uma.send("/status")
+    assert "something went wrong on our side" in uma.last
+    await uma.press("Sign the petition")
+    assert "Where do you live?" in uma.last

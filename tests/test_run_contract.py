@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import PROJECT_ROOT, ConfigError, load_settings
+from tests.fakes import FakeBotAPI
 
 RUN_BOT = str(PROJECT_ROOT / "run_bot.py")
 
@@ -81,3 +84,43 @@ def test_settings_parse_admin_ids_and_read_dotenv(
     assert settings.token_or_raise() == "9:abc"
     with pytest.raises(ConfigError, match=r"^ADMIN_IDS"):
         load_settings(admin_ids="1;2")
+
+
+async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    """The real entry point, as a process, against the fake Bot API: answer, then shut down."""
+    async with FakeBotAPI() as server:
+        clean = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("TELEGRAM_", "DATABASE_", "PETITION_", "ADMIN_"))
+        }
+        env = {
+            **clean,
+            "TELEGRAM_BOT_TOKEN": server.token,
+            "TELEGRAM_API_URL": server.url,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+            "POLLING_TIMEOUT": "5",
+            "API_RATE_LIMIT": "0",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            RUN_BOT,
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await server.wait_until(lambda: bool(server.calls_for("getUpdates")), timeout=30)
+            alice = server.user(4242, "Alice")
+            await alice.send("/start", timeout=15)
+            assert "Sign the petition" in " ".join(alice.button_texts)
+            await alice.press("Sign the petition")
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert process.returncode == 0, stderr.decode()
+        assert b"Traceback" not in stderr

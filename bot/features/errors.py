@@ -10,7 +10,8 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bot.i18n import resolve_language, translator
+from bot.features.signing import SERVICE_KEY
+from bot.i18n import SOURCE_LANGUAGE, resolve_language, translator
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat = update.effective_chat
     if chat is None or chat.type != ChatType.PRIVATE:
         return
-    language = resolve_language(None, user.language_code if user else None, "en")
+    service = context.bot_data.get(SERVICE_KEY)
+    default = service.petition.default_language if service else SOURCE_LANGUAGE
+    language = resolve_language(None, user.language_code if user else None, default)
     text = translator(language).gettext(
         "Sorry, something went wrong on our side. Please try again in a moment: "
         "your answers so far are saved."

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 
-from telegram import BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions
+from babel import Locale
+from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.features import errors, groups, signing
-from bot.i18n import SOURCE_LANGUAGE, available_languages, translator
+from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
+from bot.screens import bot_descriptions
 from bot.service import JourneyService
 from bot.settings import Settings
 from storage.base import Storage
@@ -30,9 +32,37 @@ def command_list(language: str) -> list[BotCommand]:
         BotCommand("start", t.gettext("Read and sign the petition")),
         BotCommand("status", t.gettext("How many have signed")),
         BotCommand("privacy", t.gettext("What is stored about you")),
+        BotCommand("language", t.gettext("Change the language")),
         BotCommand("help", t.gettext("What this bot can do")),
         BotCommand("cancel", t.gettext("Start over")),
     ]
+
+
+def menu_languages(default_language: str) -> dict[str | None, str]:
+    """Telegram's menu language codes (two letters; None = everyone else) → our language.
+
+    Several of our languages can share a code (zh_Hans, zh_Hant → "zh"): the first one wins.
+    """
+    menus: dict[str | None, str] = {
+        None: match_language(default_language, available_languages()) or SOURCE_LANGUAGE
+    }
+    for language in available_languages():
+        menus.setdefault(Locale.parse(language).language, language)
+    return menus
+
+
+async def _publish_profile(bot: Bot, petition: Petition) -> None:
+    """Command menus, description and short description, in every language we speak."""
+    scope = BotCommandScopeAllPrivateChats()
+    for code, language in menu_languages(petition.default_language).items():
+        await bot.set_my_commands(command_list(language), scope=scope, language_code=code)
+        description, short = bot_descriptions(petition, language)
+        # Telegram rate-limits these setters hard: only write what changed.
+        if (await bot.get_my_description(language_code=code)).description != description:
+            await bot.set_my_description(description, language_code=code)
+        current_short = await bot.get_my_short_description(language_code=code)
+        if current_short.short_description != short:
+            await bot.set_my_short_description(short, language_code=code)
 
 
 async def _post_init(application: Application) -> None:
@@ -40,12 +70,7 @@ async def _post_init(application: Application) -> None:
     await storage.open()
     service: JourneyService = application.bot_data[SERVICE_KEY]
     service.bot_username = application.bot.username
-    scope = BotCommandScopeAllPrivateChats()
-    for language in available_languages():
-        code = None if language == SOURCE_LANGUAGE else language.split("_")[0]
-        await application.bot.set_my_commands(
-            command_list(language), scope=scope, language_code=code
-        )
+    await _publish_profile(application.bot, service.petition)
     log.info("bot @%s serving petition %r", application.bot.username, service.petition.id)
 
 

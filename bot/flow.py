@@ -94,6 +94,7 @@ class Info(StrEnum):
     HELP = "help"
     STATUS = "status"
     PRIVACY = "privacy"
+    LANGUAGE = "language"  # the language picker; picking re-renders the current step
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class Facts:
     signature: Signature | None = None
     profile_name: str = ""
     language: str = "en"
+    languages: tuple[str, ...] = ("en",)  # the languages a supporter can choose from
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +163,7 @@ class Outcome:
     info: Info | None = None
     sign: bool = False  # the edge must record the signature now, then show Step.SIGNED
     notice_args: dict[str, str] = field(default_factory=dict)
+    language: str | None = None  # the supporter chose this language: store it, speak it
 
 
 def step(journey: Journey, event: Event, facts: Facts) -> Outcome:
@@ -169,6 +172,8 @@ def step(journey: Journey, event: Event, facts: Facts) -> Outcome:
         info = _INFO_COMMANDS.get(event.name)
         if info is not None:
             return Outcome(journey, info=info)
+    if isinstance(event, Pressed) and event.data.startswith(LANGUAGE_PREFIX):
+        return _on_language(journey, event.data.removeprefix(LANGUAGE_PREFIX), facts)
     if facts.signature is not None:
         return _after_signing(journey, event)
     if facts.petition.closed_reason(facts.now) is not None:
@@ -183,7 +188,24 @@ def step(journey: Journey, event: Event, facts: Facts) -> Outcome:
     return _on_press(journey, event.data, facts)
 
 
-_INFO_COMMANDS = {"help": Info.HELP, "status": Info.STATUS, "privacy": Info.PRIVACY}
+_INFO_COMMANDS = {
+    "help": Info.HELP,
+    "status": Info.STATUS,
+    "privacy": Info.PRIVACY,
+    "language": Info.LANGUAGE,
+}
+# Language buttons work on any step: choosing a language never moves the journey.
+LANGUAGE_PREFIX = "lang:"
+
+
+def _on_language(journey: Journey, language: str, facts: Facts) -> Outcome:
+    if language not in facts.languages:
+        return Outcome(journey, notice=Notice.STALE_BUTTON)
+    if facts.signature is not None:
+        journey = replace(journey.restarted(), step=Step.DONE)
+    elif facts.petition.closed_reason(facts.now) is not None:
+        journey = replace(journey, step=Step.CLOSED)
+    return Outcome(journey, language=language)
 
 
 def _stale_if_pressed(event: Event) -> Notice | None:
@@ -247,6 +269,8 @@ def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
         return Outcome(replace(journey, step=BACK[journey.step]))
     here = journey.step
     if here == Step.INTRO:
+        if action == "language":
+            return Outcome(journey, info=Info.LANGUAGE)
         if action == "demands":
             return Outcome(replace(journey, step=Step.DEMANDS, resume_step=None))
         if action == "sign":

@@ -31,6 +31,8 @@ from babel.support import Translations
 from bot.settings import PROJECT_ROOT
 
 LOCALES_DIR = PROJECT_ROOT / "locales"
+FIRST_STRONG_ISOLATE = "\u2068"
+POP_DIRECTIONAL_ISOLATE = "\u2069"
 SOURCE_LANGUAGE = "en"
 
 
@@ -120,18 +122,24 @@ class Translator:
     def ngettext(self, singular: str, plural: str, count: int) -> str:
         return self.catalog.ngettext(singular, plural, count)
 
+    def isolate(self, text: str) -> str:
+        """Keep a left-to-right insert (a name, number or link) whole inside right-to-left text."""
+        return (
+            f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}" if self.right_to_left else text
+        )
+
     def number(self, value: int) -> str:
-        return format_decimal(value, locale=self.locale)
+        return self.isolate(format_decimal(value, locale=self.locale))
 
     def percent(self, value: float) -> str:
-        return format_percent(value, locale=self.locale)
+        return self.isolate(format_percent(value, locale=self.locale))
 
     def date(self, value: datetime) -> str:
         return format_date(value, format="long", locale=self.locale)
 
     @property
     def right_to_left(self) -> bool:
-        return self.locale.text_direction == "rtl"
+        return self.locale.character_order == "right-to-left"
 
 
 @cache

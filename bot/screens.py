@@ -13,12 +13,16 @@ from html import escape, unescape
 from urllib.parse import quote
 
 from bot.countries import country_name, flag
-from bot.flow import Info, Journey, Notice, Signature, Step, suggested_name
-from bot.i18n import Translator, translator
+from bot.flow import LANGUAGE_PREFIX, Info, Journey, Notice, Signature, Step, suggested_name
+from bot.i18n import Translator, available_languages, translator
 from bot.petition import Petition, PetitionFileError, current_goal
 
 MAX_MESSAGE_LENGTH = 4096
+MAX_DESCRIPTION_LENGTH = 512
+MAX_SHORT_DESCRIPTION_LENGTH = 120
 PROGRESS_CELLS = 10
+RIGHT_TO_LEFT_MARK = "\u200f"
+TOP_COUNTRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +51,33 @@ class View:
     profile_name: str = ""
     notice: Notice | None = None
     notice_args: dict[str, str] = field(default_factory=dict)
+    country_counts: dict[str, int] = field(default_factory=dict)  # only /status needs them
 
 
 def render(journey: Journey, view: View) -> Screen:
     screen = _RENDERERS[journey.step](journey, view)
-    if view.notice is None:
-        return screen
-    notice = _notice_text(view.notice, view)
-    return Screen(f"<i>{notice}</i>\n\n{screen.text}", screen.buttons)
+    if view.notice is not None:
+        notice = _notice_text(view.notice, view)
+        screen = Screen(f"<i>{notice}</i>\n\n{screen.text}", screen.buttons)
+    return _directed(screen, view.t)
 
 
 def render_info(info: Info, view: View) -> Screen:
-    return Screen(_INFO_RENDERERS[info](view))
+    if info is Info.LANGUAGE:
+        return _directed(_language_picker(view), view.t)
+    return _directed(Screen(_INFO_RENDERERS[info](view)), view.t)
+
+
+def _directed(screen: Screen, t: Translator) -> Screen:
+    """Right-to-left languages: every line starts right-to-left, whatever its first word.
+
+    Telegram picks each paragraph's direction from its first strong character, so a line that
+    opens with a number, an emoji or a Latin name would otherwise be laid out left-to-right.
+    """
+    if not t.right_to_left:
+        return screen
+    text = "\n".join(RIGHT_TO_LEFT_MARK + line for line in screen.text.split("\n"))
+    return Screen(text, screen.buttons)
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -152,7 +171,28 @@ def _intro(journey: Journey, view: View) -> Screen:
         rows.append((Button(t.gettext("↩️ Continue where I left off"), "intro:resume"),))
     rows.append((Button(t.gettext("📜 Read the demands"), "intro:demands"),))
     rows.append((Button(t.gettext("✍️ Sign the petition"), "intro:sign"),))
+    rows.append((Button(f"🌐 {language_name(t.language)}", "intro:language"),))
     return Screen(body, tuple(rows))
+
+
+def language_name(language: str) -> str:
+    """The language's name in itself, as CLDR spells it ("français" → "Français")."""
+    name = translator(language).locale.get_display_name(language) or language
+    return name[:1].upper() + name[1:]
+
+
+def _language_picker(view: View) -> Screen:
+    t = view.t
+    buttons = [
+        Button(
+            ("✓ " if language == t.language else "") + language_name(language),
+            f"{LANGUAGE_PREFIX}{language}",
+        )
+        for language in available_languages()
+    ]
+    rows = [tuple(buttons[index : index + 2]) for index in range(0, len(buttons), 2)]
+    rows.append((Button(t.gettext("« Back"), f"{LANGUAGE_PREFIX}{t.language}"),))
+    return Screen(t.gettext("<b>Choose your language</b>"), tuple(rows))
 
 
 def _demands(journey: Journey, view: View) -> Screen:
@@ -277,7 +317,7 @@ def _name(journey: Journey, view: View) -> Screen:
         body = t.gettext(
             "<b>Your name</b>\n\nYour signature will read: <b>{name}</b>\n\n"
             "Press the button to use it, or type the name you want to sign with."
-        ).format(name=escape(suggestion))
+        ).format(name=t.isolate(escape(suggestion)))
         rows.append((Button(t.gettext("Use this name"), "name:use"),))
     else:
         body = t.gettext("<b>Your name</b>\n\nPlease type the name you want to sign with.")
@@ -297,7 +337,7 @@ def _preview(journey: Journey, view: View) -> Screen:
         t.gettext("<b>Please check your signature</b>"),
         "",
         t.gettext("Petition: {title}").format(title=text.title),
-        t.gettext("Name: {name}").format(name=escape(journey.name or "")),
+        t.gettext("Name: {name}").format(name=t.isolate(escape(journey.name or ""))),
         t.gettext("Country: {country}").format(country=_country_label(journey.country, t)),
         t.gettext("Updates by Telegram: {answer}").format(
             answer=yes if journey.wants_updates else no
@@ -398,6 +438,7 @@ def _help(view: View) -> str:
             t.gettext("/status – how many have signed, and the goal"),
             t.gettext("/privacy – what is stored about you, and why"),
             t.gettext("/cancel – start over (nothing is recorded before you press Sign)"),
+            t.gettext("/language – choose another language"),
             t.gettext("/help – this message"),
         ]
     )
@@ -407,6 +448,8 @@ def _status(view: View) -> str:
     t = view.t
     petition = view.petition
     parts = [f"<b>{petition.text_for(t.language).title}</b>", progress_text(view)]
+    if view.country_counts:
+        parts.append(_top_countries(view))
     reason = petition.closed_reason(view.now)
     if reason == "paused":
         parts.append(t.gettext("Signing is paused for now."))
@@ -425,6 +468,17 @@ def _status(view: View) -> str:
     else:
         parts.append(t.gettext("You have not signed yet: send /start to begin."))
     return "\n\n".join(parts)
+
+
+def _top_countries(view: View) -> str:
+    t = view.t
+    counts = view.country_counts
+    heading = t.ngettext(
+        "Signatures from {count} country:", "Signatures from {count} countries:", len(counts)
+    ).format(count=t.number(len(counts)))
+    top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_COUNTRIES]
+    lines = [f"{_country_label(code, t)}: {t.number(count)}" for code, count in top]
+    return "\n".join([heading, *lines])
 
 
 def _privacy(view: View) -> str:
@@ -482,3 +536,27 @@ def check_petition_fits(petition: Petition, now: datetime | None = None) -> None
                     f"PETITION_FILE: text.{language} is too long for one Telegram message "
                     f"({length} > {MAX_MESSAGE_LENGTH} characters): shorten it"
                 )
+
+
+def _plain(html_text: str) -> str:
+    return unescape(_TAG.sub("", html_text))
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def bot_descriptions(petition: Petition, language: str) -> tuple[str, str]:
+    """(description, short description): what people see before pressing Start, and in shares.
+
+    Plain text, within Telegram's limits (512 and 120 characters).
+    """
+    t = translator(language)
+    text = petition.text_for(language)
+    title = _plain(text.title)
+    invitation = t.gettext("Press Start to read the demands and sign: it takes about a minute.")
+    description = f"{title}\n\n{_plain(text.summary or '')}\n\n{invitation}"
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        description = _shorten(f"{title}\n\n{invitation}", MAX_DESCRIPTION_LENGTH)
+    short = t.gettext("Sign the petition: {title}").format(title=title)
+    return description, _shorten(short, MAX_SHORT_DESCRIPTION_LENGTH)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot import flow
-from bot.flow import Event, Facts, Journey, Step
-from bot.i18n import resolve_language, translator
+from bot.flow import Event, Facts, Info, Journey, Step
+from bot.i18n import available_languages, resolve_language, translator
 from bot.petition import Petition
 from bot.screens import Screen, View, render, render_info
 from storage.base import SignatureRequest, Storage
@@ -60,9 +60,17 @@ class JourneyService:
         )
         journey = record.journey or Journey()
         now = self.clock()
-        facts = Facts(petition, now, record.signature, supporter.profile_name, language)
+        facts = Facts(
+            petition=petition,
+            now=now,
+            signature=record.signature,
+            profile_name=supporter.profile_name,
+            language=language,
+            languages=available_languages(),
+        )
         outcome = flow.step(journey, event, facts)
         signature, total, new_journey = record.signature, record.total, outcome.journey
+        language = outcome.language or language
         if outcome.sign:
             result = await self.storage.sign(
                 self._signature_request(supporter, new_journey, language, now), new_journey
@@ -70,13 +78,17 @@ class JourneyService:
             signature, total = result.signature, result.total
             if not result.created:  # a double tap or a race: show the first signature
                 new_journey = replace(new_journey, step=Step.DONE)
-        elif new_journey != record.journey or (message_id and message_id != record.message_id):
+        elif (
+            new_journey != record.journey
+            or outcome.language is not None
+            or (message_id is not None and message_id != record.message_id)
+        ):
             await self.storage.save_journey(
                 petition.id,
                 supporter.user_id,
                 new_journey,
                 message_id=message_id or record.message_id,
-                language=record.language,
+                language=outcome.language,
                 now=now,
             )
         view = View(
@@ -90,6 +102,8 @@ class JourneyService:
             notice=outcome.notice,
             notice_args=outcome.notice_args,
         )
+        if outcome.info is Info.STATUS:
+            view = replace(view, country_counts=await self.storage.country_counts(petition.id))
         screen = render_info(outcome.info, view) if outcome.info else render(new_journey, view)
         return Reply(screen, language, signed_now=outcome.sign and new_journey.step == Step.SIGNED)
 

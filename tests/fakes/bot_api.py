@@ -744,6 +744,8 @@ class FakeBotAPI:
             "getMyCommands": self._get_my_commands,
             "setMyDescription": self._set_my_description,
             "setMyShortDescription": self._set_my_short_description,
+            "getMyDescription": self._get_my_description,
+            "getMyShortDescription": self._get_my_short_description,
             "setMyName": self._set_my_name,
             "setChatMenuButton": self._set_chat_menu_button,
             "sendMessage": self._send_message,
@@ -1210,6 +1212,14 @@ class FakeBotAPI:
 
     async def _set_my_short_description(self, params: JSONDict) -> bool:
         return self._set_localized(self.short_descriptions, params, "short_description", 120)
+
+    async def _get_my_description(self, params: JSONDict) -> JSONDict:
+        language = str(params.get("language_code") or "")
+        return {"description": self.descriptions.get(language, "")}
+
+    async def _get_my_short_description(self, params: JSONDict) -> JSONDict:
+        language = str(params.get("language_code") or "")
+        return {"short_description": self.short_descriptions.get(language, "")}
 
     async def _set_my_name(self, params: JSONDict) -> bool:
         return self._set_localized(self.names, params, "name", 64)

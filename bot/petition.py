@@ -43,24 +43,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PetitionText(Strict):
-    """The wording in one language; every field is optional except in the default language."""
-
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-    summary: NonEmpty | None = None
-    background: NonEmpty | None = None
-    demands: list[NonEmpty] | None = None
-    consent: NonEmpty | None = None
-    privacy: NonEmpty | None = None
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class PartialPetitionText(Strict):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    """The wording in one language as written in the file: any field may be left out."""
+
+    title: Title | None = None
     summary: NonEmpty | None = None
     background: NonEmpty | None = None
     demands: list[NonEmpty] | None = None
     consent: NonEmpty | None = None
     privacy: NonEmpty | None = None
+
+
+class PetitionText(PartialPetitionText):
+    """The wording a supporter reads: missing fields already filled from the default language."""
+
+    title: Title
 
 
 class Source(Strict):

@@ -301,3 +301,28 @@ def test_search_query_drops_invisible_characters(petition: Petition) -> None:
         Journey(step=Step.SEARCH), Typed("\x00\u202eAtl\u200bantis\x07"), facts(petition)
     )
     assert outcome.notice_args == {"query": "Atlantis"}
+
+
+LANGUAGES = ("en", "fr", "ar")
+
+
+def test_language_choice_keeps_the_step(petition: Petition) -> None:
+    journey = Journey(step=Step.CONSENT, country="CA", meets_minimum_age=True)
+    for event in (Command("language"), Pressed("intro:language")):
+        at = journey if isinstance(event, Command) else Journey()
+        outcome = step(at, event, facts(petition, languages=LANGUAGES))
+        assert (outcome.info, outcome.journey) == (Info.LANGUAGE, at)
+    chosen = step(journey, Pressed("lang:ar"), facts(petition, languages=LANGUAGES))
+    assert (chosen.language, chosen.journey, chosen.notice) == ("ar", journey, None)
+
+
+def test_unknown_language_is_a_stale_button(petition: Petition) -> None:
+    for data in ("lang:xx", "lang:", "lang:ar:extra", "lang:EN"):
+        outcome = step(Journey(), Pressed(data), facts(petition, languages=LANGUAGES))
+        assert (outcome.language, outcome.notice) == (None, Notice.STALE_BUTTON), data
+
+
+def test_language_choice_after_signing_shows_done(petition: Petition) -> None:
+    signed = facts(petition, languages=LANGUAGES, signature=Signature(3, NOW, "CA", "code1234"))
+    outcome = step(Journey(step=Step.SIGNED), Pressed("lang:fr"), signed)
+    assert (outcome.language, outcome.journey.step) == ("fr", Step.DONE)

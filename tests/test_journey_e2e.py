@@ -252,11 +252,7 @@ async def test_referral_is_recorded_with_the_signature(
     code = (await signature_rows(bot))[0][8]
     assert f"start=r_{code}" in heidi.last
     await ivan.send(f"/start r_{code}")
-    await ivan.press("Sign the petition")
-    await ivan.press("Canada")
-    await ivan.press("or older")
-    await ivan.press("I agree")
-    await ivan.press("Use this name")
+    await sign_up_to_preview(ivan)  # its own /start keeps the first referrer
     await ivan.press("Sign now")
     rows = await signature_rows(bot)
     assert rows[1][7] == code

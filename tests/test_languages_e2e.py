@@ -1,0 +1,139 @@
+"""Supporters read the bot in their own language, end to end (Arabic, Japanese, Russian…)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.countries import country_name
+from bot.i18n import translator
+from bot.petition import Petition, load_petition
+from bot.screens import RIGHT_TO_LEFT_MARK, bot_descriptions, language_name
+from bot.settings import PROJECT_ROOT
+from tests.fakes import FakeBotAPI, FakeUser
+from tests.harness import BotInstance
+from tests.test_journey_e2e import signature_rows
+
+COUNT_LINE = ("<b>{count}</b> person has signed", "<b>{count}</b> people have signed")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def five_eyes() -> Petition:
+    return load_petition(PROJECT_ROOT / "petitions" / "five_eyes.toml")
+
+
+@pytest.fixture
+async def bot(
+    server: FakeBotAPI, tmp_path: Path, five_eyes: Petition
+) -> AsyncIterator[BotInstance]:
+    async with BotInstance(server, f"sqlite:///{tmp_path}/e2e.db", five_eyes) as instance:
+        yield instance
+
+
+def visible(html_text: str) -> str:
+    """What a button label or bold text looks like once Telegram has parsed the HTML."""
+    return html_text.replace("<b>", "").replace("</b>", "")
+
+
+async def sign_in(user: FakeUser, language: str, country: str) -> None:
+    t = translator(language)
+    await user.send("/start")
+    await user.press(t.gettext("✍️ Sign the petition"))
+    await user.press(country_name(country, language))
+    age_button = t.gettext("I am {age} or older").format(age=16)
+    await user.press(age_button)
+    await user.press(t.gettext("✅ I agree, continue"))
+    await user.press(t.gettext("Use this name"))
+    await user.press(t.gettext("✍️ Sign now"))
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "country"),
+    [("ar", "ar", "GB"), ("ja", "ja", "AU"), ("ru", "ru", "CA"), ("zh_Hant", "zh-hant", "NZ")],
+)
+async def test_a_whole_journey_in_the_supporters_language(
+    server: FakeBotAPI, bot: BotInstance, language: str, code: str, country: str
+) -> None:
+    t = translator(language)
+    user = server.user(3000 + len(language), "Sam", "Lee", language_code=code)
+    await sign_in(user, language, country)
+    thanks = visible(t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>")).format(
+        number=t.number(1)
+    )
+    assert thanks in user.last
+    assert visible(t.ngettext(*COUNT_LINE, 1).format(count=t.number(1))) in user.last
+    rows = await signature_rows(bot)
+    assert (rows[0][3], rows[0][2]) == (country, "Sam Lee")
+    if t.right_to_left:
+        assert all(line.startswith(RIGHT_TO_LEFT_MARK) for line in user.last_html.split("\n"))
+    await user.send("/status")
+    signature = (await bot.storage.load(bot.petition.id, user.user_id)).signature
+    assert signature is not None
+    signed_on = t.gettext("You signed on {date} as signer #{number}.").format(
+        date=t.date(signature.signed_at), number=t.number(1)
+    )
+    assert signed_on in user.last
+
+
+async def test_petition_text_comes_in_the_language_when_the_file_has_it(
+    server: FakeBotAPI, bot: BotInstance, five_eyes: Petition
+) -> None:
+    marie = server.user(3101, "Marie", language_code="fr-CA")
+    await marie.send("/start")
+    assert five_eyes.text_for("fr").title in marie.last
+    assert "Allemagne" not in marie.last and "Royaume-Uni" in marie.last  # CLDR names in French
+    kenji = server.user(3102, "Kenji", language_code="ja")
+    await kenji.send("/start")
+    assert five_eyes.text_for("en").title in kenji.last  # no Japanese text: English, per field
+    assert translator("ja").gettext("📜 Read the demands") in kenji.button_texts
+
+
+async def test_choosing_a_language_is_remembered(server: FakeBotAPI, bot: BotInstance) -> None:
+    lena = server.user(3103, "Lena", language_code="en")
+    await lena.send("/start")
+    await lena.press(f"🌐 {language_name('en')}")
+    assert "Choose your language" in lena.last
+    await lena.press(language_name("de"))
+    german = translator("de")
+    assert german.gettext("✍️ Sign the petition") in lena.button_texts
+    await lena.press(german.gettext("✍️ Sign the petition"))
+    await lena.send("/language")
+    await lena.press(german.gettext("« Back"))
+    assert german.gettext("🌍 Another country") in lena.button_texts
+    await lena.send("/start")  # Telegram still says "en": the stored choice wins
+    assert german.gettext("📜 Read the demands") in lena.button_texts
+
+
+async def test_telegram_language_variants_map_to_our_catalogs(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    for user_id, code, language in [
+        (3104, "pt-br", "pt"),
+        (3105, "zh-hans", "zh_Hans"),
+        (3106, "zh-tw", "zh_Hant"),
+        (3107, "xx", "en"),
+    ]:
+        user = server.user(user_id, "Pat", language_code=code)
+        await user.send("/start")
+        assert translator(language).gettext("📜 Read the demands") in user.button_texts, code
+
+
+async def test_menus_and_descriptions_are_published_per_language(
+    server: FakeBotAPI, bot: BotInstance, five_eyes: Petition
+) -> None:
+    languages = {call.params.get("language_code") for call in server.calls_for("setMyCommands")}
+    assert {None, "fr", "ar", "ja", "ru", "zh", "he", "ug", "hi"} <= languages
+    assert server.descriptions["fr"] == bot_descriptions(five_eyes, "fr")[0]
+    assert server.short_descriptions["ar"] == bot_descriptions(five_eyes, "ar")[1]
+    before = len(server.calls_for("setMyDescription"))
+    async with BotInstance(server, bot.settings.database_url.replace("e2e", "again"), five_eyes):
+        pass
+    assert len(server.calls_for("setMyDescription")) == before  # unchanged texts: not re-sent

@@ -259,3 +259,28 @@ async def test_an_unexpected_failure_is_logged_and_explained(
     assert "something went wrong on our side" in uma.last
     await uma.press("Sign the petition")
     assert "Where do you live?" in uma.last
+
+
+async def test_button_on_a_message_too_old_to_show_gets_a_new_message(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    vera = server.user(2009, "Vera")
+    await vera.send("/start")
+    await vera.send_raw(
+        {
+            "callback_query": {
+                "id": "old-press-1",
+                "chat_instance": "ci",
+                "data": "intro:sign",
+                "from": {"id": 2009, "is_bot": False, "first_name": "Vera"},
+                # Telegram sends date 0 for a message it can no longer show (InaccessibleMessage).
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "chat": {"id": 2009, "type": "private", "first_name": "Vera"},
+                },
+            }
+        }
+    )
+    assert "Where do you live?" in vera.last
+    assert len(vera.messages) == 2

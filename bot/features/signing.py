@@ -58,14 +58,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     answered = asyncio.create_task(_answer_quietly(query))
     try:
         message = query.message
-        if not isinstance(message, Message) or message.chat.type != ChatType.PRIVATE:
-            return  # inline-mode or group message, or too old to read: nothing to edit
+        if message is None or message.chat.type != ChatType.PRIVATE:
+            return  # a button on an inline-mode or group message: nothing to do here
         reply = await service_of(context).handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
             message_id=message.message_id,
         )
-        await edit_screen(context.bot, message.chat_id, message.message_id, reply.screen)
+        if isinstance(message, Message):
+            await edit_screen(context.bot, message.chat.id, message.message_id, reply.screen)
+        else:  # deleted, or too old for Telegram to show us: answer with a new message
+            await send_screen(context.bot, message.chat.id, reply.screen)
     finally:
         await answered
 

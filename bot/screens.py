@@ -204,13 +204,15 @@ def _demands(journey: Journey, view: View) -> Screen:
     demands = "\n\n".join(
         f"<b>{index}.</b> {demand}" for index, demand in enumerate(text.demands or [], start=1)
     )
-    parts.append(f"<b>{t.gettext('We ask the governments to:')}</b>\n\n{demands}")
+    heading = t.gettext("We ask the governments to:")
+    parts.append(f"<b>{heading}</b>\n\n{demands}")
     if view.petition.sources:
         links = "\n".join(
             f'• <a href="{escape(str(source.url))}">{escape(source.title)}</a>'
             for source in view.petition.sources
         )
-        parts.append(f"<b>{t.gettext('Sources')}</b>\n{links}")
+        heading = t.gettext("Sources")
+        parts.append(f"<b>{heading}</b>\n{links}")
     buttons = (
         (Button(t.gettext("✍️ Sign the petition"), "demands:sign"),),
         (_back(Step.DEMANDS, view),),
@@ -250,7 +252,7 @@ def _minimum_age(journey: Journey, view: View) -> int:
 
 def _age(journey: Journey, view: View) -> Screen:
     t = view.t
-    age = _minimum_age(journey, view)
+    age = t.number(_minimum_age(journey, view))
     country = country_name(journey.country or "", t.language)
     body = t.gettext(
         "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
@@ -269,7 +271,7 @@ def _guardian(journey: Journey, view: View) -> Screen:
     body = t.gettext(
         "Thank you for wanting to help!\n\nBecause you are under {age}, please talk to a parent "
         "or guardian first and sign only if they agree."
-    ).format(age=_minimum_age(journey, view))
+    ).format(age=t.number(_minimum_age(journey, view)))
     buttons = (
         (Button(t.gettext("My parent or guardian agrees"), "guardian:yes"),),
         (Button(t.gettext("Not now"), "guardian:leave"),),

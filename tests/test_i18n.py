@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,29 @@ def test_message_template_is_up_to_date(tmp_path: Path) -> None:
     assert wanted == shipped, (
         "run: pybabel extract -F babel.cfg -o locales/messages.pot --no-wrap ."
     )
+
+
+def gettext_calls_in_code() -> set[object]:
+    """Every literal gettext/ngettext message in bot/, found by syntax (f-strings included)."""
+    found: set[object] = set()
+    for path in (PROJECT_ROOT / "bot").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", None))
+            literals = [arg.value for arg in node.args if isinstance(arg, ast.Constant)]
+            if name == "gettext" and literals:
+                found.add(literals[0])
+            elif name == "ngettext" and len(literals) >= 2:
+                found.add((literals[0], literals[1]))
+    return found
+
+
+def test_no_message_escapes_extraction() -> None:
+    """pybabel skips calls inside f-strings: such a message would stay English everywhere."""
+    with (PROJECT_ROOT / "locales" / "messages.pot").open("rb") as handle:
+        shipped = {message.id for message in read_po(handle) if message.id}
+    assert gettext_calls_in_code() - shipped == set()
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ async def sign_in(user: FakeUser, language: str, country: str) -> None:
     await user.send("/start")
     await user.press(t.gettext("✍️ Sign the petition"))
     await user.press(country_name(country, language))
-    age_button = t.gettext("I am {age} or older").format(age=16)
+    age_button = t.gettext("I am {age} or older").format(age=t.number(16))
     await user.press(age_button)
     await user.press(t.gettext("✅ I agree, continue"))
     await user.press(t.gettext("Use this name"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from storage.base import SignatureRequest, SignResult, Storage, UserRecord
+from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
 
 __all__ = [
+    "PostgresStorage",
     "SQLiteStorage",
     "SignResult",
     "SignatureRequest",
@@ -22,4 +24,8 @@ def open_storage(database_url: str) -> Storage:
         # sqlite:///relative.db and sqlite:////absolute/path.db, as in SQLAlchemy.
         path = rest[1:] if rest.startswith("/") else rest
         return SQLiteStorage(path or ":memory:")
-    raise ValueError(f"DATABASE_URL: unsupported database scheme {scheme!r} (use sqlite://)")
+    if scheme in ("postgresql", "postgres"):
+        return PostgresStorage(database_url)
+    raise ValueError(
+        f"DATABASE_URL: unsupported database scheme {scheme!r} (use sqlite:// or postgresql://)"
+    )

@@ -1,4 +1,4 @@
-"""What the bot stores, as one protocol every backend implements (SQLite now, PostgreSQL next)."""
+"""What the bot stores, as one protocol every backend implements (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from importlib import resources
 from typing import Protocol
 
 from bot.flow import Journey, Signature, Step
@@ -106,3 +107,19 @@ def journey_from_row(step: str, answers: str) -> Journey:
     except (ValueError, TypeError, AttributeError):
         log.warning("unreadable journey row (step %r); starting the journey afresh", step)
         return Journey()
+
+
+def migration_scripts(dialect: str) -> list[tuple[int, str]]:
+    """(version, SQL) of every migration for a backend, oldest first."""
+    folder = resources.files("storage") / "migrations" / dialect
+    return sorted(
+        (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
+        for entry in folder.iterdir()
+        if entry.name.endswith(".sql")
+    )
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of a migration script (our scripts keep `;` out of strings and comments)."""
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]

@@ -8,11 +8,11 @@ with a busy timeout serializes writers from other processes sharing the file.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
@@ -24,21 +24,31 @@ from storage.base import (
     UserRecord,
     journey_from_row,
     journey_to_json,
+    migration_scripts,
     new_referral_code,
+    split_sql,
 )
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_REFERRAL_CODE_ATTEMPTS = 5
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("storage") / "migrations" / "sqlite"
-    scripts = sorted(
-        (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    )
-    return scripts
+@asynccontextmanager
+async def _start_up_lock(path: str) -> AsyncIterator[None]:
+    """Instances opening one database file take turns to switch it to WAL and migrate it.
+
+    Changing the journal mode needs exclusive access that SQLite's busy timeout does not wait
+    for, so a lock file next to the database serializes start-up across processes.
+    """
+    if path == ":memory:":
+        yield
+        return
+    lock_file = await asyncio.to_thread(open, f"{path}.lock", "a")
+    try:
+        await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock_file.close()  # closing releases the lock
 
 
 class SQLiteStorage:
@@ -52,8 +62,9 @@ class SQLiteStorage:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self._migrate()
+        async with _start_up_lock(self.path):
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+            await self._migrate()
         # An in-memory database is private to its connection: read through the writer then.
         self._reader = self._writer if self.path == ":memory:" else await self._connect()
 
@@ -100,9 +111,9 @@ class SQLiteStorage:
             await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
                 (current,) = await cursor.fetchone()  # type: ignore[misc]
-            for version, script in _migrations():
+            for version, script in migration_scripts("sqlite"):
                 if version > current:
-                    for statement in _split_sql(script):
+                    for statement in split_sql(script):
                         await db.execute(statement)
                     await db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
 
@@ -274,9 +285,3 @@ _UPSERT_JOURNEY = """
         language = COALESCE(excluded.language, journeys.language),
         updated_at = excluded.updated_at
 """
-
-
-def _split_sql(script: str) -> list[str]:
-    """Statements of a migration script (our scripts keep `;` out of strings and comments)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";") if statement.strip()]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bot.petition import Petition
+from storage.base import Storage
+from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -55,3 +61,46 @@ async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
     await storage.open()
     yield storage
     await storage.close()
+
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL with a schema of its own, dropped afterwards: runs never collide."""
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    separator = "&" if "?" in TEST_DATABASE_URL else "?"
+    try:
+        yield f"{TEST_DATABASE_URL}{separator}schema={schema}"
+    finally:
+        connection = await asyncpg.connect(TEST_DATABASE_URL)
+        try:
+            await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await connection.close()
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    async with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """One database shared by every storage or bot instance of a test, on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/shared.db"
+        return
+    async with postgres_schema() as url:
+        yield url
+
+
+async def execute_raw(storage: Storage, sql: str) -> list[tuple]:
+    """Run SQL behind the storage's back (to simulate drift or damage in tests)."""
+    if isinstance(storage, SQLiteStorage):
+        async with storage._transaction() as db, db.execute(sql) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+    assert isinstance(storage, PostgresStorage)
+    return [tuple(row) for row in await storage.pool.fetch(sql)]

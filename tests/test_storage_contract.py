@@ -13,22 +13,19 @@ import pytest
 from bot.flow import Journey, Step
 from storage import open_storage
 from storage.base import SignatureRequest, Storage
-from storage.sqlite import SQLiteStorage
-from tests.conftest import NOW
+from tests.conftest import NOW, execute_raw
 
 PETITION = "contract-petition"
 StorageFactory = Callable[[], Awaitable[Storage]]
 
 
-@pytest.fixture(params=["sqlite"])
-async def make_storage(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[StorageFactory]:
+@pytest.fixture
+async def make_storage(database_url: str) -> AsyncIterator[StorageFactory]:
     """Opens storages on one shared database, as several bot instances would."""
     opened: list[Storage] = []
 
     async def factory() -> Storage:
-        storage = SQLiteStorage(tmp_path / "shared.db")
+        storage = open_storage(database_url)
         await storage.open()
         opened.append(storage)
         return storage
@@ -141,10 +138,8 @@ async def test_concurrent_signing_gives_unique_gapless_numbers(
 async def test_recount_repairs_drifted_counters(storage: Storage, tmp_path: Path) -> None:
     for user in range(1, 6):
         await storage.sign(request_for(user, "US" if user < 3 else "NZ"), SIGNED)
-    assert isinstance(storage, SQLiteStorage)
-    async with storage._transaction() as db:  # simulate drift from a manual edit
-        await db.execute("UPDATE petition_counts SET total = 999")
-        await db.execute("UPDATE country_counts SET total = 0")
+    await execute_raw(storage, "UPDATE petition_counts SET total = 999")  # a manual edit
+    await execute_raw(storage, "UPDATE country_counts SET total = 0")
     assert await storage.recount(PETITION) == 5
     assert await storage.country_counts(PETITION) == {"US": 2, "NZ": 3}
     next_one = await storage.sign(request_for(6), SIGNED)
@@ -155,31 +150,28 @@ async def test_hostile_text_is_stored_literally(storage: Storage) -> None:
     name = "Robert'); DROP TABLE signatures;-- 🙂 \u202e"
     await storage.sign(request_for(1, name=name), SIGNED)
     assert await storage.total(PETITION) == 1
-    assert isinstance(storage, SQLiteStorage)
-    async with storage._read_db.execute("SELECT name FROM signatures") as cursor:
-        assert (await cursor.fetchone())[0] == name  # type: ignore[index]
+    assert await execute_raw(storage, "SELECT name FROM signatures") == [(name,)]
 
 
 async def test_unreadable_journey_row_starts_afresh(storage: Storage) -> None:
     await storage.save_journey(
         PETITION, 5, Journey(step=Step.AGE), message_id=None, language=None, now=NOW
     )
-    assert isinstance(storage, SQLiteStorage)
-    async with storage._transaction() as db:
-        await db.execute("UPDATE journeys SET step = 'warp', answers = '{not json'")
+    await execute_raw(storage, "UPDATE journeys SET step = 'warp', answers = '{not json'")
     assert (await storage.load(PETITION, 5)).journey == Journey()
 
 
-async def test_reopening_keeps_data_and_migrations_run_once(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/reopen.db"
-    storage = open_storage(url)
-    await storage.open()
-    await storage.sign(request_for(1), SIGNED)
-    await storage.close()
-    reopened = open_storage(url)
+async def test_instances_starting_at_once_migrate_once_and_keep_data(database_url: str) -> None:
+    first, second, third = (open_storage(database_url) for _ in range(3))
+    await asyncio.gather(first.open(), second.open(), third.open())
+    await first.sign(request_for(1), SIGNED)
+    for storage in (first, second, third):
+        await storage.close()
+    reopened = open_storage(database_url)
     await reopened.open()
     assert await reopened.total(PETITION) == 1
     assert (await reopened.load(PETITION, 1)).signature is not None
+    assert await execute_raw(reopened, "SELECT COUNT(*) FROM schema_version") == [(1,)]
     await reopened.close()
 
 

@@ -1,0 +1,287 @@
+"""Shared storage on PostgreSQL (asyncpg pool) for several bot instances.
+
+Every count is exact across instances: the signature insert and the counter updates commit in
+one transaction, and the petition's counter row lock hands out signer numbers one at a time,
+so numbers are unique and gapless. asyncpg prepares and caches each statement per connection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+from bot.flow import Journey, Signature
+from storage.base import (
+    SignatureRequest,
+    SignResult,
+    UserRecord,
+    journey_from_row,
+    journey_to_json,
+    migration_scripts,
+    new_referral_code,
+    split_sql,
+)
+
+MAX_REFERRAL_CODE_ATTEMPTS = 5
+# Any constant works: it only has to be the same for every instance of this bot.
+MIGRATION_LOCK_KEY = 7_402_117_003
+SCHEMA_PARAMETER = "schema"
+
+
+def split_schema(database_url: str) -> tuple[str, str | None]:
+    """`postgresql://…/db?schema=s` → (URL without it, "s"): a schema per campaign or test run."""
+    parts = urlsplit(database_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == SCHEMA_PARAMETER), None)
+    rest = urlencode([(key, value) for key, value in query if key != SCHEMA_PARAMETER])
+    return urlunsplit(parts._replace(query=rest)), schema
+
+
+class _DuplicateSignature(Exception):
+    """Raised inside the signing transaction to roll back a lost race for the same supporter."""
+
+
+class PostgresStorage:
+    def __init__(self, database_url: str, *, min_size: int = 2, max_size: int = 20) -> None:
+        self.dsn, self.schema = split_schema(database_url)
+        self.min_size, self.max_size = min_size, max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        settings = {"search_path": self.schema} if self.schema else None
+        if self.schema:
+            connection = await asyncpg.connect(self.dsn)
+            try:
+                await connection.execute(
+                    f"CREATE SCHEMA IF NOT EXISTS {_quote_identifier(self.schema)}"
+                )
+            except asyncpg.UniqueViolationError:
+                pass  # another instance created it at the same moment
+            finally:
+                await connection.close()
+        self._pool = await asyncpg.create_pool(
+            self.dsn, min_size=self.min_size, max_size=self.max_size, server_settings=settings
+        )
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("storage is not open")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            # Two instances starting at once: the second waits here, then finds nothing to do.
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
+            )
+            current = await connection.fetchval(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_version"
+            )
+            for version, script in migration_scripts("postgres"):
+                if version > current:
+                    for statement in split_sql(script):
+                        await connection.execute(statement)
+                    await connection.execute(
+                        "INSERT INTO schema_version (version) VALUES ($1)", version
+                    )
+
+    async def load(self, petition_id: str, user_id: int) -> UserRecord:
+        row = await self.pool.fetchrow(
+            """
+            SELECT j.step, j.answers, j.message_id, j.language,
+                   s.number, s.signed_at, s.country, s.referral_code,
+                   (SELECT total FROM petition_counts WHERE petition_id = $1) AS total
+            FROM (SELECT 1) AS one
+            LEFT JOIN journeys j ON j.petition_id = $1 AND j.user_id = $2
+            LEFT JOIN signatures s ON s.petition_id = $1 AND s.user_id = $2
+            """,
+            petition_id,
+            user_id,
+        )
+        assert row is not None
+        journey = journey_from_row(row["step"], row["answers"]) if row["step"] else None
+        signature = (
+            Signature(row["number"], row["signed_at"], row["country"], row["referral_code"])
+            if row["number"] is not None
+            else None
+        )
+        return UserRecord(journey, row["message_id"], row["language"], signature, row["total"] or 0)
+
+    async def save_journey(
+        self,
+        petition_id: str,
+        user_id: int,
+        journey: Journey,
+        *,
+        message_id: int | None,
+        language: str | None,
+        now: datetime,
+    ) -> None:
+        await self.pool.execute(
+            _UPSERT_JOURNEY,
+            petition_id,
+            user_id,
+            journey.step.value,
+            journey_to_json(journey),
+            message_id,
+            language,
+            now,
+            False,
+        )
+
+    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+        for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
+            try:
+                return await self._sign_once(request, journey, new_referral_code())
+            except _DuplicateSignature:
+                existing = await self._existing(request)
+                assert existing is not None
+                return existing
+            except asyncpg.UniqueViolationError as error:
+                if "referral_code" not in (error.constraint_name or ""):
+                    raise
+        raise RuntimeError("could not draw a unique referral code")
+
+    async def _existing(self, request: SignatureRequest) -> SignResult | None:
+        row = await self.pool.fetchrow(
+            "SELECT s.number, s.signed_at, s.country, s.referral_code, c.total "
+            "FROM signatures s JOIN petition_counts c USING (petition_id) "
+            "WHERE s.petition_id = $1 AND s.user_id = $2",
+            request.petition_id,
+            request.user_id,
+        )
+        if row is None:
+            return None
+        signature = Signature(row["number"], row["signed_at"], row["country"], row["referral_code"])
+        return SignResult(signature, created=False, total=row["total"])
+
+    async def _sign_once(
+        self, request: SignatureRequest, journey: Journey, referral_code: str
+    ) -> SignResult:
+        existing = await self._existing(request)
+        if existing is not None:
+            return existing
+        petition_id = request.petition_id
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO petition_counts (petition_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                petition_id,
+            )
+            # This row lock serializes signers of one petition: numbers stay gapless.
+            counts = await connection.fetchrow(
+                "UPDATE petition_counts SET total = total + 1, last_number = last_number + 1 "
+                "WHERE petition_id = $1 RETURNING last_number, total",
+                petition_id,
+            )
+            inserted = await connection.fetchval(
+                """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
+                       wants_updates, guardian_consent, text_version, referral_code, referred_by,
+                       signed_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   ON CONFLICT (petition_id, user_id) DO NOTHING
+                   RETURNING number""",
+                petition_id,
+                request.user_id,
+                counts["last_number"],
+                request.name,
+                request.country,
+                request.language,
+                request.wants_updates,
+                request.guardian_consent,
+                request.text_version,
+                referral_code,
+                request.referred_by,
+                request.signed_at,
+            )
+            if inserted is None:  # the same supporter won a race on another instance
+                raise _DuplicateSignature
+            await connection.execute(
+                "INSERT INTO country_counts (petition_id, country, total) VALUES ($1, $2, 1) "
+                "ON CONFLICT (petition_id, country) DO UPDATE "
+                "SET total = country_counts.total + 1",
+                petition_id,
+                request.country,
+            )
+            await connection.execute(
+                _UPSERT_JOURNEY,
+                petition_id,
+                request.user_id,
+                journey.step.value,
+                journey_to_json(journey),
+                None,
+                request.language,
+                request.signed_at,
+                True,
+            )
+        signature = Signature(
+            counts["last_number"], request.signed_at, request.country, referral_code
+        )
+        return SignResult(signature, created=True, total=counts["total"])
+
+    async def total(self, petition_id: str) -> int:
+        value = await self.pool.fetchval(
+            "SELECT total FROM petition_counts WHERE petition_id = $1", petition_id
+        )
+        return value or 0
+
+    async def country_counts(self, petition_id: str) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT country, total FROM country_counts WHERE petition_id = $1 AND total > 0 "
+            "ORDER BY total DESC, country",
+            petition_id,
+        )
+        return {row["country"]: row["total"] for row in rows}
+
+    async def recount(self, petition_id: str) -> int:
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "INSERT INTO petition_counts (petition_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                petition_id,
+            )
+            # Lock the counter row first, as signing does, so no signature slips in between.
+            await connection.execute(
+                "SELECT 1 FROM petition_counts WHERE petition_id = $1 FOR UPDATE", petition_id
+            )
+            await connection.execute(
+                "DELETE FROM country_counts WHERE petition_id = $1", petition_id
+            )
+            await connection.execute(
+                "INSERT INTO country_counts (petition_id, country, total) "
+                "SELECT petition_id, country, COUNT(*) FROM signatures WHERE petition_id = $1 "
+                "GROUP BY petition_id, country",
+                petition_id,
+            )
+            return await connection.fetchval(
+                "UPDATE petition_counts SET "
+                "total = (SELECT COUNT(*) FROM signatures WHERE petition_id = $1), "
+                "last_number = GREATEST(last_number, "
+                "(SELECT COALESCE(MAX(number), 0) FROM signatures WHERE petition_id = $1)) "
+                "WHERE petition_id = $1 RETURNING total",
+                petition_id,
+            )
+
+
+# The last parameter lets the signing transaction update the journey without its message id.
+_UPSERT_JOURNEY = """
+    INSERT INTO journeys (petition_id, user_id, step, answers, message_id, language, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (petition_id, user_id) DO UPDATE SET
+        step = excluded.step, answers = excluded.answers,
+        message_id = CASE WHEN $8::boolean THEN journeys.message_id ELSE excluded.message_id END,
+        language = COALESCE(excluded.language, journeys.language),
+        updated_at = excluded.updated_at
+"""
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 
@@ -14,6 +16,8 @@ from bot.features import errors, groups, signing
 from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
+from bot.request import AiohttpRequest
+from bot.retention import retention_loop
 from bot.screens import bot_descriptions
 from bot.service import JourneyService
 from bot.settings import Settings
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_KEY = signing.SERVICE_KEY
 STORAGE_KEY = "storage"
+RETENTION_TASK_KEY = "retention_task"
 
 
 def command_list(language: str) -> list[BotCommand]:
@@ -33,6 +38,8 @@ def command_list(language: str) -> list[BotCommand]:
         BotCommand("status", t.gettext("How many have signed")),
         BotCommand("privacy", t.gettext("What is stored about you")),
         BotCommand("language", t.gettext("Change the language")),
+        BotCommand("mydata", t.gettext("Everything stored about you")),
+        BotCommand("withdraw", t.gettext("Remove your signature")),
         BotCommand("help", t.gettext("What this bot can do")),
         BotCommand("cancel", t.gettext("Start over")),
     ]
@@ -71,10 +78,20 @@ async def _post_init(application: Application) -> None:
     service: JourneyService = application.bot_data[SERVICE_KEY]
     service.bot_username = application.bot.username
     await _publish_profile(application.bot, service.petition)
+    if service.retention_days is not None:
+        application.bot_data[RETENTION_TASK_KEY] = asyncio.create_task(
+            retention_loop(storage, service.petition, service.retention_days, service.clock),
+            name="retention",
+        )
     log.info("bot @%s serving petition %r", application.bot.username, service.petition.id)
 
 
 async def _post_shutdown(application: Application) -> None:
+    retention = application.bot_data.pop(RETENTION_TASK_KEY, None)
+    if retention is not None:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
     storage: Storage = application.bot_data[STORAGE_KEY]
     await storage.close()
 
@@ -97,13 +114,16 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
         )
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.api_rate_limit, max_retries=3))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
-        .get_updates_read_timeout(settings.polling_timeout + 10)
+        .request(AiohttpRequest(connection_pool_size=settings.max_concurrent_updates))
+        # getUpdates adds its long-polling timeout to this read timeout itself.
+        .get_updates_request(AiohttpRequest(connection_pool_size=2))
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
     )
     application.bot_data[STORAGE_KEY] = storage
-    signing.register(application, JourneyService(storage, petition))
+    service = JourneyService(storage, petition, retention_days=settings.retention_days)
+    signing.register(application, service)
     groups.register(application)
     errors.register(application)
     return application

@@ -37,6 +37,8 @@ class Step(StrEnum):
     SIGNED = "signed"  # just signed: thank-you screen
     DONE = "done"  # came back after signing
     CLOSED = "closed"  # deadline passed or petition paused
+    WITHDRAW = "withdraw"  # asked to withdraw the signature: confirm or keep it
+    WITHDRAWN = "withdrawn"  # the signature was removed
 
 
 # Steps a supporter can be sent back to with "Continue where I left off".
@@ -86,6 +88,7 @@ class Notice(StrEnum):
     NAME_REQUIRED = "name_required"
     TEXT_EXPECTED = "text_expected"
     WELCOME_BACK = "welcome_back"
+    NOT_SIGNED = "not_signed"  # /withdraw without a signature
 
 
 class Info(StrEnum):
@@ -95,6 +98,7 @@ class Info(StrEnum):
     STATUS = "status"
     PRIVACY = "privacy"
     LANGUAGE = "language"  # the language picker; picking re-renders the current step
+    MY_DATA = "my_data"  # everything stored about the supporter
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,7 @@ class Outcome:
     notice: Notice | None = None
     info: Info | None = None
     sign: bool = False  # the edge must record the signature now, then show Step.SIGNED
+    withdraw: bool = False  # the edge must remove the signature now, then show Step.WITHDRAWN
     notice_args: dict[str, str] = field(default_factory=dict)
     language: str | None = None  # the supporter chose this language: store it, speak it
 
@@ -174,11 +179,15 @@ def step(journey: Journey, event: Event, facts: Facts) -> Outcome:
             return Outcome(journey, info=info)
     if isinstance(event, Pressed) and event.data.startswith(LANGUAGE_PREFIX):
         return _on_language(journey, event.data.removeprefix(LANGUAGE_PREFIX), facts)
+    if isinstance(event, Command) and event.name == "withdraw":
+        return _on_withdraw_command(journey, facts)
     if facts.signature is not None:
+        if journey.step == Step.WITHDRAW and isinstance(event, Pressed):
+            return _on_withdraw_press(journey, event.data)
         return _after_signing(journey, event)
     if facts.petition.closed_reason(facts.now) is not None:
         return Outcome(replace(journey, step=Step.CLOSED), notice=_stale_if_pressed(event))
-    if journey.step in (Step.SIGNED, Step.DONE, Step.CLOSED):
+    if journey.step in (Step.SIGNED, Step.DONE, Step.CLOSED, Step.WITHDRAW):
         # Signature withdrawn or petition reopened: start again from the welcome.
         journey = journey.restarted()
     if isinstance(event, Command):
@@ -193,6 +202,7 @@ _INFO_COMMANDS = {
     "status": Info.STATUS,
     "privacy": Info.PRIVACY,
     "language": Info.LANGUAGE,
+    "mydata": Info.MY_DATA,
 }
 # Language buttons work on any step: choosing a language never moves the journey.
 LANGUAGE_PREFIX = "lang:"
@@ -210,6 +220,20 @@ def _on_language(journey: Journey, language: str, facts: Facts) -> Outcome:
 
 def _stale_if_pressed(event: Event) -> Notice | None:
     return Notice.STALE_BUTTON if isinstance(event, Pressed) else None
+
+
+def _on_withdraw_command(journey: Journey, facts: Facts) -> Outcome:
+    if facts.signature is None:
+        return Outcome(journey, notice=Notice.NOT_SIGNED)
+    return Outcome(replace(journey.restarted(), step=Step.WITHDRAW))
+
+
+def _on_withdraw_press(journey: Journey, data: str) -> Outcome:
+    if data == "withdraw:confirm":
+        return Outcome(replace(journey, step=Step.WITHDRAWN), withdraw=True)
+    if data == "withdraw:keep":
+        return Outcome(replace(journey, step=Step.DONE))
+    return Outcome(journey, notice=Notice.STALE_BUTTON)
 
 
 def _after_signing(journey: Journey, event: Event) -> Outcome:
@@ -304,7 +328,7 @@ def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
         return Outcome(replace(journey, step=Step.PREVIEW, name=name))
     elif here == Step.PREVIEW and action == "sign" and ready_to_sign(journey):
         return Outcome(replace(journey, step=Step.SIGNED), sign=True)
-    elif here == Step.LEFT and action == "restart":
+    elif here in (Step.LEFT, Step.WITHDRAWN) and action == "restart":
         return Outcome(journey.restarted())
     return stale
 

@@ -16,6 +16,7 @@ from bot.countries import country_name, flag
 from bot.flow import LANGUAGE_PREFIX, Info, Journey, Notice, Signature, Step, suggested_name
 from bot.i18n import Translator, available_languages, translator
 from bot.petition import Petition, PetitionFileError, current_goal
+from storage.base import PersonalData
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_DESCRIPTION_LENGTH = 512
@@ -52,6 +53,8 @@ class View:
     notice: Notice | None = None
     notice_args: dict[str, str] = field(default_factory=dict)
     country_counts: dict[str, int] = field(default_factory=dict)  # only /status needs them
+    personal_data: PersonalData | None = None  # only /mydata needs it
+    retention_days: int | None = None  # signatures are anonymised this long after the close
 
 
 def render(journey: Journey, view: View) -> Screen:
@@ -151,6 +154,9 @@ def _notice_text(notice: Notice, view: View) -> str:
             "Please type the name you want to sign with ({min}–{max} characters)."
         ),
         Notice.TEXT_EXPECTED: t.gettext("Please answer with a text message."),
+        Notice.NOT_SIGNED: t.gettext(
+            "You have not signed this petition, so there is nothing to withdraw."
+        ),
         Notice.WELCOME_BACK: t.gettext("Welcome back! You can continue where you left off."),
     }
     arguments = {key: escape(value) for key, value in view.notice_args.items()}
@@ -409,6 +415,31 @@ def _closed(journey: Journey, view: View) -> Screen:
     return Screen("\n\n".join([f"<b>{title}</b>", reason, final]))
 
 
+def _withdraw(journey: Journey, view: View) -> Screen:
+    t = view.t
+    number = t.number(view.signature.number) if view.signature else ""
+    body = t.gettext(
+        "<b>Withdraw your signature?</b>\n\nYour signature #{number} will be deleted and the "
+        "count will go down by one. You can sign again later if you change your mind."
+    ).format(number=number)
+    buttons = (
+        (Button(t.gettext("Yes, withdraw my signature"), "withdraw:confirm"),),
+        (Button(t.gettext("No, keep my signature"), "withdraw:keep"),),
+    )
+    return Screen(body, buttons)
+
+
+def _withdrawn(journey: Journey, view: View) -> Screen:
+    t = view.t
+    body = "\n\n".join(
+        [
+            t.gettext("Your signature has been withdrawn and deleted."),
+            progress_text(view),
+        ]
+    )
+    return Screen(body, ((Button(t.gettext("Back to the petition"), "withdrawn:restart"),),))
+
+
 _RENDERERS = {
     Step.INTRO: _intro,
     Step.DEMANDS: _demands,
@@ -423,6 +454,8 @@ _RENDERERS = {
     Step.SIGNED: _signed,
     Step.DONE: _done,
     Step.CLOSED: _closed,
+    Step.WITHDRAW: _withdraw,
+    Step.WITHDRAWN: _withdrawn,
 }
 
 
@@ -441,6 +474,8 @@ def _help(view: View) -> str:
             t.gettext("/privacy – what is stored about you, and why"),
             t.gettext("/cancel – start over (nothing is recorded before you press Sign)"),
             t.gettext("/language – choose another language"),
+            t.gettext("/mydata – everything stored about you"),
+            t.gettext("/withdraw – remove your signature"),
             t.gettext("/help – this message"),
         ]
     )
@@ -487,6 +522,19 @@ def _privacy(view: View) -> str:
     t = view.t
     petition = view.petition
     parts = [t.gettext("<b>Privacy</b>"), petition.text_for(t.language).privacy or ""]
+    if view.retention_days is not None:
+        parts.append(
+            t.ngettext(
+                "{days} day after the petition closes, signatures are anonymised: names and "
+                "Telegram ids are removed; country and date stay in the counts.",
+                "{days} days after the petition closes, signatures are anonymised: names and "
+                "Telegram ids are removed; country and date stay in the counts.",
+                view.retention_days,
+            ).format(days=t.number(view.retention_days))
+        )
+    parts.append(
+        t.gettext("/mydata shows everything stored about you; /withdraw removes your signature.")
+    )
     if petition.privacy_url is not None:
         parts.append(
             t.gettext("Full privacy policy: {url}").format(url=escape(str(petition.privacy_url)))
@@ -494,7 +542,65 @@ def _privacy(view: View) -> str:
     return "\n\n".join(parts)
 
 
-_INFO_RENDERERS = {Info.HELP: _help, Info.STATUS: _status, Info.PRIVACY: _privacy}
+def _my_data(view: View) -> str:
+    t = view.t
+    data = view.personal_data
+    heading = t.gettext("<b>Your data</b>")
+    if data is None or (data.signature is None and data.journey is None):
+        return "\n\n".join([heading, t.gettext("Nothing is stored about you for this petition.")])
+    yes, no = t.gettext("yes"), t.gettext("no")
+    lines = [heading, ""]
+    signed = data.signature
+    if signed is not None:
+        lines += [
+            t.gettext("Signature #{number}, {date}").format(
+                number=t.number(data.number or 0), date=t.date(signed.signed_at)
+            ),
+            t.gettext("Name: {name}").format(name=t.isolate(escape(signed.name))),
+            t.gettext("Country: {country}").format(country=_country_label(signed.country, t)),
+            t.gettext("Language: {language}").format(language=language_name(signed.language)),
+            t.gettext("Updates by Telegram: {answer}").format(
+                answer=yes if signed.wants_updates else no
+            ),
+            t.gettext("Parent's or guardian's consent: {answer}").format(
+                answer=yes if signed.guardian_consent else no
+            ),
+            t.gettext("Version of the petition text: {version}").format(
+                version=escape(signed.text_version)
+            ),
+            t.gettext("Invited through a share link: {answer}").format(
+                answer=yes if signed.referred_by else no
+            ),
+            t.gettext("Your share code: {code}").format(code=escape(data.referral_code or "")),
+        ]
+    if data.journey is not None and data.journey_updated_at is not None:
+        lines += [
+            "",
+            t.gettext(
+                "Your progress in this chat (the step you are on and the answers so far), "
+                "last changed on {date}."
+            ).format(date=t.date(data.journey_updated_at)),
+        ]
+    if data.language:
+        lines.append(
+            t.gettext("Chosen language: {language}").format(language=language_name(data.language))
+        )
+    lines.append("")
+    lines.append(
+        t.gettext(
+            "Your Telegram id is stored with these answers. Send /withdraw to "
+            "remove your signature, or /cancel to clear unfinished answers."
+        )
+    )
+    return "\n".join(lines)
+
+
+_INFO_RENDERERS = {
+    Info.HELP: _help,
+    Info.STATUS: _status,
+    Info.PRIVACY: _privacy,
+    Info.MY_DATA: _my_data,
+}
 
 
 # --- limits ----------------------------------------------------------------------------------

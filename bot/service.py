@@ -44,7 +44,9 @@ class JourneyService:
         *,
         bot_username: str = "",
         clock: Callable[[], datetime] = utc_now,
+        retention_days: int | None = None,
     ) -> None:
+        self.retention_days = retention_days
         self.storage = storage
         self.petition = petition
         self.bot_username = bot_username
@@ -78,8 +80,20 @@ class JourneyService:
             signature, total = result.signature, result.total
             if not result.created:  # a double tap or a race: show the first signature
                 new_journey = replace(new_journey, step=Step.DONE)
+        elif outcome.withdraw:
+            remaining = await self.storage.withdraw(petition.id, supporter.user_id)
+            signature = None  # gone now, or already gone (a double tap)
+            total = remaining if remaining is not None else await self.storage.total(petition.id)
+            await self.storage.save_journey(
+                petition.id,
+                supporter.user_id,
+                new_journey,
+                message_id=message_id or record.message_id,
+                language=None,
+                now=now,
+            )
         elif (
-            new_journey != record.journey
+            new_journey != journey
             or outcome.language is not None
             or (message_id is not None and message_id != record.message_id)
         ):
@@ -101,9 +115,13 @@ class JourneyService:
             profile_name=supporter.profile_name,
             notice=outcome.notice,
             notice_args=outcome.notice_args,
+            retention_days=self.retention_days,
         )
         if outcome.info is Info.STATUS:
             view = replace(view, country_counts=await self.storage.country_counts(petition.id))
+        elif outcome.info is Info.MY_DATA:
+            personal = await self.storage.personal_data(petition.id, supporter.user_id)
+            view = replace(view, personal_data=personal)
         screen = render_info(outcome.info, view) if outcome.info else render(new_journey, view)
         return Reply(screen, language, signed_now=outcome.sign and new_journey.step == Step.SIGNED)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,15 @@ class Settings(BaseSettings):
     api_rate_limit: float = Field(default=30.0, ge=0)
     # Seconds getUpdates waits on the server for new updates (long polling).
     polling_timeout: int = Field(default=30, ge=0, le=50)
+    # Webhook mode (unset: long polling). The public HTTPS URL Telegram posts updates to, and
+    # the secret it must send with each one; several instances can sit behind one URL.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=0, le=65535)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    # Days after the petition's deadline when signatures are anonymised; unset = kept.
+    retention_days: int | None = Field(default=None, ge=1)
     log_level: str = "INFO"
 
     @field_validator("telegram_api_url")
@@ -59,6 +69,31 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_a_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be the public https:// URL Telegram posts updates to")
+        return value or None
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_telegram_accepts(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's rule for secret_token: 1-256 characters of A-Z, a-z, 0-9, _ and -.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("use 1-256 characters: letters, digits, _ and -")
+        return value
+
+    def webhook_secret_or_raise(self) -> str:
+        if self.webhook_secret is None:
+            raise ConfigError(
+                "WEBHOOK_SECRET is not set: webhook mode needs a secret so that only Telegram "
+                "can post updates (1-256 characters: letters, digits, _ and -)"
+            )
+        return self.webhook_secret.get_secret_value()
 
     def token_or_raise(self) -> str:
         if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():

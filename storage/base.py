@@ -43,6 +43,18 @@ class SignatureRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonalData:
+    """Everything stored about one supporter for one petition (for /mydata)."""
+
+    signature: SignatureRequest | None
+    number: int | None
+    referral_code: str | None
+    journey: Journey | None
+    language: str | None
+    journey_updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class SignResult:
     signature: Signature
     created: bool  # False: this supporter had already signed (double tap, redelivery, a race)
@@ -73,6 +85,24 @@ class Storage(Protocol):
 
         Idempotent per (petition, user): a second call returns the first signature with
         created=False and changes nothing.
+        """
+
+    async def withdraw(self, petition_id: str, user_id: int) -> int | None:
+        """Remove a signature and lower the counts in one transaction.
+
+        Returns the new total, or None when this supporter had no signature. Counts never go
+        below zero, and signer numbers are not reused.
+        """
+
+    async def personal_data(self, petition_id: str, user_id: int) -> PersonalData: ...
+
+    async def anonymize_signed_before(
+        self, petition_id: str, cutoff: datetime, *, now: datetime, batch_size: int = 500
+    ) -> int:
+        """Remove names and Telegram ids from signatures made before `cutoff`, in batches.
+
+        Country, date and number stay, so every count holds. Idempotent; returns how many
+        signatures were anonymised by this call. Journeys of the petition are deleted too.
         """
 
     async def total(self, petition_id: str) -> int: ...

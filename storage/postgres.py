@@ -14,6 +14,7 @@ import asyncpg
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    PersonalData,
     SignatureRequest,
     SignResult,
     UserRecord,
@@ -227,6 +228,88 @@ class PostgresStorage:
             counts["last_number"], request.signed_at, request.country, referral_code
         )
         return SignResult(signature, created=True, total=counts["total"])
+
+    async def withdraw(self, petition_id: str, user_id: int) -> int | None:
+        async with self.pool.acquire() as connection, connection.transaction():
+            # The counter row first, as signing does: one lock order, no deadlocks.
+            await connection.execute(
+                "SELECT 1 FROM petition_counts WHERE petition_id = $1 FOR UPDATE", petition_id
+            )
+            country = await connection.fetchval(
+                "DELETE FROM signatures WHERE petition_id = $1 AND user_id = $2 RETURNING country",
+                petition_id,
+                user_id,
+            )
+            if country is None:
+                return None
+            await connection.execute(
+                "UPDATE country_counts SET total = GREATEST(total - 1, 0) "
+                "WHERE petition_id = $1 AND country = $2",
+                petition_id,
+                country,
+            )
+            return await connection.fetchval(
+                "UPDATE petition_counts SET total = GREATEST(total - 1, 0) "
+                "WHERE petition_id = $1 RETURNING total",
+                petition_id,
+            )
+
+    async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
+        signed = await self.pool.fetchrow(
+            "SELECT * FROM signatures WHERE petition_id = $1 AND user_id = $2",
+            petition_id,
+            user_id,
+        )
+        journey = await self.pool.fetchrow(
+            "SELECT step, answers, language, updated_at FROM journeys "
+            "WHERE petition_id = $1 AND user_id = $2",
+            petition_id,
+            user_id,
+        )
+        signature = None
+        if signed is not None:
+            signature = SignatureRequest(
+                petition_id,
+                user_id,
+                signed["name"],
+                signed["country"],
+                signed["language"],
+                signed["wants_updates"],
+                signed["guardian_consent"],
+                signed["text_version"],
+                signed["referred_by"],
+                signed["signed_at"],
+            )
+        return PersonalData(
+            signature=signature,
+            number=signed["number"] if signed else None,
+            referral_code=signed["referral_code"] if signed else None,
+            journey=journey_from_row(journey["step"], journey["answers"]) if journey else None,
+            language=journey["language"] if journey else None,
+            journey_updated_at=journey["updated_at"] if journey else None,
+        )
+
+    async def anonymize_signed_before(
+        self, petition_id: str, cutoff: datetime, *, now: datetime, batch_size: int = 500
+    ) -> int:
+        done = 0
+        while True:
+            # A negative user id (from the unique signer number) keeps the primary key unique
+            # while no longer pointing at any Telegram account.
+            status = await self.pool.execute(
+                "UPDATE signatures SET name = '', user_id = -number, anonymized_at = $3 "
+                "WHERE ctid IN (SELECT ctid FROM signatures WHERE petition_id = $1 "
+                "AND anonymized_at IS NULL AND signed_at < $2 LIMIT $4)",
+                petition_id,
+                cutoff,
+                now,
+                batch_size,
+            )
+            changed = int(status.split()[-1])
+            if changed == 0:
+                await self.pool.execute("DELETE FROM journeys WHERE petition_id = $1", petition_id)
+                return done
+            done += changed
 
     async def total(self, petition_id: str) -> int:
         value = await self.pool.fetchval(

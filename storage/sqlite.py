@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    PersonalData,
     SignatureRequest,
     SignResult,
     UserRecord,
@@ -243,6 +244,91 @@ class SQLiteStorage:
         ) as cursor:
             row = await cursor.fetchone()
         return row[0] if row else 0
+
+    async def withdraw(self, petition_id: str, user_id: int) -> int | None:
+        key = {"p": petition_id, "u": user_id}
+        async with self._transaction() as db:
+            async with db.execute(
+                "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u RETURNING country",
+                key,
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            await db.execute(
+                "UPDATE country_counts SET total = MAX(total - 1, 0) "
+                "WHERE petition_id = :p AND country = :c",
+                {"p": petition_id, "c": row[0]},
+            )
+            await db.execute(
+                "UPDATE petition_counts SET total = MAX(total - 1, 0) WHERE petition_id = :p", key
+            )
+            return await self._total(db, petition_id)
+
+    async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
+        key = {"p": petition_id, "u": user_id}
+        async with self._read_db.execute(
+            "SELECT name, country, language, wants_updates, guardian_consent, text_version, "
+            "referred_by, signed_at, number, referral_code FROM signatures "
+            "WHERE petition_id = :p AND user_id = :u",
+            key,
+        ) as cursor:
+            signed = await cursor.fetchone()
+        async with self._read_db.execute(
+            "SELECT step, answers, language, updated_at FROM journeys "
+            "WHERE petition_id = :p AND user_id = :u",
+            key,
+        ) as cursor:
+            journey = await cursor.fetchone()
+        signature = None
+        if signed is not None:
+            name, country, language, updates, guardian, version, referred_by, signed_at = signed[:8]
+            signature = SignatureRequest(
+                petition_id,
+                user_id,
+                name,
+                country,
+                language,
+                bool(updates),
+                bool(guardian),
+                version,
+                referred_by,
+                datetime.fromisoformat(signed_at),
+            )
+        return PersonalData(
+            signature=signature,
+            number=signed[8] if signed else None,
+            referral_code=signed[9] if signed else None,
+            journey=journey_from_row(journey[0], journey[1]) if journey else None,
+            language=journey[2] if journey else None,
+            journey_updated_at=datetime.fromisoformat(journey[3]) if journey else None,
+        )
+
+    async def anonymize_signed_before(
+        self, petition_id: str, cutoff: datetime, *, now: datetime, batch_size: int = 500
+    ) -> int:
+        done = 0
+        while True:
+            async with self._transaction() as db:
+                # A negative user id (from the unique signer number) keeps the primary key
+                # unique while no longer pointing at any Telegram account.
+                cursor = await db.execute(
+                    "UPDATE signatures SET name = '', user_id = -number, anonymized_at = :now "
+                    "WHERE rowid IN (SELECT rowid FROM signatures WHERE petition_id = :p "
+                    "AND anonymized_at IS NULL AND signed_at < :cutoff LIMIT :batch)",
+                    {
+                        "p": petition_id,
+                        "cutoff": cutoff.isoformat(),
+                        "now": now.isoformat(),
+                        "batch": batch_size,
+                    },
+                )
+                changed = cursor.rowcount
+                await cursor.close()
+                if changed == 0:
+                    await db.execute("DELETE FROM journeys WHERE petition_id = ?", (petition_id,))
+                    return done
+            done += changed
 
     async def total(self, petition_id: str) -> int:
         return await self._total(self._read_db, petition_id)

@@ -326,3 +326,37 @@ def test_language_choice_after_signing_shows_done(petition: Petition) -> None:
     signed = facts(petition, languages=LANGUAGES, signature=Signature(3, NOW, "CA", "code1234"))
     outcome = step(Journey(step=Step.SIGNED), Pressed("lang:fr"), signed)
     assert (outcome.language, outcome.journey.step) == ("fr", Step.DONE)
+
+
+SIGNED_FACTS_SIGNATURE = Signature(4, NOW, "CA", "code1234")
+
+
+def test_withdraw_asks_for_confirmation(petition: Petition) -> None:
+    signed = facts(petition, signature=SIGNED_FACTS_SIGNATURE)
+    asked = step(Journey(step=Step.DONE), Command("withdraw"), signed)
+    assert asked.journey.step == Step.WITHDRAW and not asked.withdraw
+    kept = step(asked.journey, Pressed("withdraw:keep"), signed)
+    assert (kept.journey.step, kept.withdraw) == (Step.DONE, False)
+    confirmed = step(asked.journey, Pressed("withdraw:confirm"), signed)
+    assert (confirmed.journey.step, confirmed.withdraw) == (Step.WITHDRAWN, True)
+    forged = step(asked.journey, Pressed("withdraw:confirm:now"), signed)
+    assert (forged.withdraw, forged.notice) == (False, Notice.STALE_BUTTON)
+
+
+def test_withdraw_confirmation_from_an_old_message_does_nothing(petition: Petition) -> None:
+    signed = facts(petition, signature=SIGNED_FACTS_SIGNATURE)
+    outcome = step(Journey(step=Step.DONE), Pressed("withdraw:confirm"), signed)
+    assert outcome.withdraw is False and outcome.journey.step == Step.DONE
+
+
+def test_withdraw_without_signature(petition: Petition) -> None:
+    journey = Journey(step=Step.AGE, country="CA")
+    outcome = step(journey, Command("withdraw"), facts(petition))
+    assert (outcome.journey, outcome.notice) == (journey, Notice.NOT_SIGNED)
+    after = step(Journey(step=Step.WITHDRAWN), Pressed("withdrawn:restart"), facts(petition))
+    assert after.journey.step == Step.INTRO
+
+
+def test_mydata_is_information(petition: Petition) -> None:
+    outcome = step(Journey(step=Step.NAME), Command("mydata"), facts(petition))
+    assert (outcome.info, outcome.journey.step) == (Info.MY_DATA, Step.NAME)

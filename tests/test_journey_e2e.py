@@ -274,7 +274,16 @@ async def test_command_menu_is_set_for_private_chats(server: FakeBotAPI, bot: Bo
     calls = server.calls_for("setMyCommands")
     assert calls, "no command menu was set"
     commands = [command["command"] for command in calls[0].params["commands"]]
-    assert commands == ["start", "status", "privacy", "language", "help", "cancel"]
+    assert commands == [
+        "start",
+        "status",
+        "privacy",
+        "language",
+        "mydata",
+        "withdraw",
+        "help",
+        "cancel",
+    ]
     assert calls[0].params["scope"]["type"] == "all_private_chats"
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from bot.flow import Journey, Step
 from storage import open_storage
-from storage.base import SignatureRequest, Storage
+from storage.base import SignatureRequest, Storage, migration_scripts
 from tests.conftest import NOW, execute_raw
 
 PETITION = "contract-petition"
@@ -169,10 +169,17 @@ async def test_instances_starting_at_once_migrate_once_and_keep_data(database_ur
         await storage.close()
     reopened = open_storage(database_url)
     await reopened.open()
-    assert await reopened.total(PETITION) == 1
-    assert (await reopened.load(PETITION, 1)).signature is not None
-    assert await execute_raw(reopened, "SELECT COUNT(*) FROM schema_version") == [(1,)]
-    await reopened.close()
+    try:
+        assert await reopened.total(PETITION) == 1
+        assert (await reopened.load(PETITION, 1)).signature is not None
+        versions = await execute_raw(
+            reopened, "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version"
+        )
+        dialect = "sqlite" if database_url.startswith("sqlite") else "postgres"
+        scripts = len(migration_scripts(dialect))
+        assert versions == [(scripts, scripts)]
+    finally:
+        await reopened.close()
 
 
 def test_open_storage_rejects_unknown_schemes() -> None:
@@ -185,3 +192,53 @@ async def test_signed_at_round_trips_with_time_zone(storage: Storage) -> None:
     await storage.sign(request_for(1, signed_at=when), SIGNED)
     signature = (await storage.load(PETITION, 1)).signature
     assert signature is not None and signature.signed_at == when
+
+
+async def test_withdraw_lowers_counts_in_the_same_transaction(storage: Storage) -> None:
+    await storage.sign(request_for(1, "CA"), SIGNED)
+    await storage.sign(request_for(2, "CA"), SIGNED)
+    assert await storage.withdraw(PETITION, 1) == 1
+    assert await storage.withdraw(PETITION, 1) is None  # nothing left to withdraw
+    assert await storage.withdraw(PETITION, 99) is None
+    assert await storage.country_counts(PETITION) == {"CA": 1}
+    assert (await storage.load(PETITION, 1)).signature is None
+    again = await storage.sign(request_for(1, "GB"), SIGNED)
+    assert again.created and again.signature.number == 3  # numbers are never reused
+    assert again.total == 2
+
+
+async def test_withdraw_never_drives_counts_below_zero(storage: Storage) -> None:
+    await storage.sign(request_for(1, "CA"), SIGNED)
+    await execute_raw(storage, "UPDATE petition_counts SET total = 0")
+    await execute_raw(storage, "UPDATE country_counts SET total = 0")
+    assert await storage.withdraw(PETITION, 1) == 0
+    assert await storage.country_counts(PETITION) == {}
+
+
+async def test_personal_data_holds_everything_stored(storage: Storage) -> None:
+    empty = await storage.personal_data(PETITION, 5)
+    assert (empty.signature, empty.journey, empty.number) == (None, None, None)
+    request = request_for(5, "NZ", wants_updates=True, referred_by="friend123")
+    await storage.sign(request, SIGNED)
+    data = await storage.personal_data(PETITION, 5)
+    assert data.signature == request
+    assert data.number == 1 and data.referral_code
+    assert data.journey == SIGNED and data.language == "en"
+    assert data.journey_updated_at == NOW
+
+
+async def test_anonymisation_keeps_counts_and_drops_names_and_ids(storage: Storage) -> None:
+    for user in range(1, 8):
+        when = NOW - timedelta(days=10) if user <= 5 else NOW
+        await storage.sign(request_for(user, "CA" if user % 2 else "US", signed_at=when), SIGNED)
+    cutoff = NOW - timedelta(days=1)
+    assert await storage.anonymize_signed_before(PETITION, cutoff, now=NOW, batch_size=2) == 5
+    assert await storage.anonymize_signed_before(PETITION, cutoff, now=NOW) == 0  # idempotent
+    assert await storage.total(PETITION) == 7
+    assert await storage.country_counts(PETITION) == {"CA": 4, "US": 3}
+    assert await storage.recount(PETITION) == 7
+    rows = await execute_raw(storage, "SELECT user_id, name FROM signatures ORDER BY number")
+    assert [row[0] for row in rows] == [-1, -2, -3, -4, -5, 6, 7]
+    assert [row[1] for row in rows][:5] == [""] * 5
+    assert (await storage.load(PETITION, 1)).signature is None
+    assert (await storage.load(PETITION, 6)).journey is None  # journeys are gone too

@@ -1,0 +1,104 @@
+"""The Bot API request layer on one shared aiohttp session (PTB's `BaseRequest` seam).
+
+PTB's default HTTPXRequest spends most of the bot's CPU time in httpx/httpcore bookkeeping
+(about 18 ms per update on this project's 2-core machine, see DESIGN.md); aiohttp does the same
+requests for a fraction of that, which is what lets one process serve bursts of supporters.
+Parameters are sent exactly as PTB's own implementation sends them: a urlencoded form, or
+multipart when there is a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+
+class AiohttpRequest(BaseRequest):
+    def __init__(
+        self,
+        *,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._connect_timeout = connect_timeout
+        self._media_write_timeout = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        has_files = bool(request_data and request_data.contains_files)
+        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
+        connect = (
+            self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
+        )
+        if isinstance(write_timeout, DefaultValue):
+            write_timeout = self._media_write_timeout if has_files else self._write_timeout
+        pool = None if isinstance(pool_timeout, DefaultValue) else pool_timeout
+        # aiohttp has no separate write timeout: a request may take connect + write + read.
+        parts = [value for value in (connect, write_timeout, read) if value is not None]
+        total = sum(parts) if len(parts) == 3 else None
+        timeout = aiohttp.ClientTimeout(
+            total=total, sock_connect=connect, sock_read=read, connect=pool
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as error:
+            raise TimedOut from error
+        except aiohttp.ClientError as error:
+            raise NetworkError(f"aiohttp.{error.__class__.__name__}: {error}") from error
+
+
+def _body(request_data: RequestData | None) -> Any:
+    if request_data is None:
+        return None
+    if not request_data.contains_files:
+        return request_data.json_parameters
+    form = aiohttp.FormData()
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, part in request_data.multipart_data.items():
+        if isinstance(part, tuple):
+            filename, content, mime_type = part
+            form.add_field(name, content, filename=filename, content_type=mime_type)
+        else:
+            form.add_field(name, part)
+    return form

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dtm
+import socket
 import struct
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
@@ -587,3 +591,361 @@ async def test_conversation_with_application(server: FakeBotAPI, application: Ap
     # PTB's initialize/start_polling: getMe, then deleteWebhook, then long polling.
     assert [c.method for c in server.calls[:2]] == ["getMe", "deleteWebhook"]
     assert server.calls_for("getUpdates")
+
+
+# ---- webhook ----------------------------------------------------------------------------
+
+SECRET = "s3cret_token-1"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+Answer = dict[str, Any] | web.StreamResponse | None
+
+
+def chat_of(update: dict[str, Any]) -> int:
+    body = update.get("message") or update["callback_query"]["message"]
+    return int(body["chat"]["id"])
+
+
+class WebhookReceiver:
+    """A bot instance's webhook endpoint: checks the secret header, records what it accepts.
+
+    ``status`` other than 200 refuses every POST; ``respond(update)`` runs for accepted ones
+    and may return the answer body (a dict is sent as JSON: a method for the fake to run).
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.status = 200
+        self.respond: Callable[[dict[str, Any]], Awaitable[Answer]] | None = None
+        self.updates: list[dict[str, Any]] = []  # accepted, in arrival order
+        self.refused: list[int] = []  # update ids answered with a non-200 status
+        self.bad_requests = 0  # wrong secret or content type
+        self.active = 0
+        self.max_active = 0
+        self.overlaps: list[int] = []  # update ids that arrived while their chat had one open
+        self._open_chats: set[int] = set()
+        self.app = web.Application()
+        self.app.router.add_post("/hook", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.headers.get(SECRET_HEADER) != SECRET or request.content_type != (
+            "application/json"
+        ):
+            self.bad_requests += 1
+            return web.Response(status=403)
+        update = await request.json()
+        chat = chat_of(update)
+        if chat in self._open_chats:
+            self.overlaps.append(update["update_id"])
+        self._open_chats.add(chat)
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        try:
+            if self.status != 200:
+                self.refused.append(update["update_id"])
+                return web.Response(status=self.status)
+            self.updates.append(update)
+            answer = await self.respond(update) if self.respond is not None else None
+        finally:
+            self.active -= 1
+            self._open_chats.discard(chat)
+        if isinstance(answer, web.StreamResponse):
+            return answer
+        return web.Response() if answer is None else web.json_response(answer)
+
+    def texts_by_chat(self) -> dict[int, list[str]]:
+        by_chat: dict[int, list[str]] = {}
+        for update in self.updates:
+            by_chat.setdefault(chat_of(update), []).append(update["message"]["text"])
+        return by_chat
+
+
+@pytest.fixture
+async def webhook() -> AsyncIterator[Callable[[], Awaitable[WebhookReceiver]]]:
+    """Start webhook receivers on demand: ``receiver = await webhook()``."""
+    runners: list[web.AppRunner] = []
+
+    async def start() -> WebhookReceiver:
+        receiver = WebhookReceiver()
+        runner = web.AppRunner(receiver.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        host, port = runner.addresses[0][:2]
+        receiver.url = f"http://{host}:{port}/hook"
+        return receiver
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+def ids_of(updates: list[dict[str, Any]]) -> list[int]:
+    return sorted(update["update_id"] for update in updates)
+
+
+async def test_webhook_delivers_each_chat_in_order_and_chats_concurrently(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    receiver = await webhook()
+    users = [server.user(user_id) for user_id in (1, 2, 3)]
+    early = [user.push_text("0") for user in users]  # pending before the webhook is set
+    chat_2_arrived = asyncio.Event()
+
+    async def respond(update: dict[str, Any]) -> None:
+        # Chat 1's first update is held until chat 2's arrives: were chats not delivered
+        # concurrently, this would never happen and wait_idle would time out.
+        if update["update_id"] == early[0]:
+            await chat_2_arrived.wait()
+        if chat_of(update) == 2:
+            chat_2_arrived.set()
+        for _ in range(update["update_id"] % 3):
+            await asyncio.sleep(0)  # stir the interleaving
+
+    receiver.respond = respond
+    assert await bot.set_webhook(receiver.url, secret_token=SECRET)
+    for text in ("1", "2", "3"):
+        for user in users:
+            user.push_text(text)
+    await server.wait_idle()
+
+    assert receiver.texts_by_chat() == {chat: ["0", "1", "2", "3"] for chat in (1, 2, 3)}
+    assert receiver.overlaps == []  # never two updates of one chat at once
+    assert receiver.max_active >= 2
+    assert receiver.bad_requests == 0
+    for update_id in early:
+        await server.wait_delivered(update_id, timeout=0)
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count, info.max_connections) == (receiver.url, 0, 40)
+    assert info.last_error_message is None and info.last_error_date is None
+
+
+async def test_webhook_max_connections_bounds_concurrency(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    receiver = await webhook()
+    second_arrived = asyncio.Event()
+
+    async def respond(update: dict[str, Any]) -> None:
+        if len(receiver.updates) == 2:
+            second_arrived.set()
+        await second_arrived.wait()  # the first waits for the second: 2 at once for sure
+        await asyncio.sleep(0)
+
+    receiver.respond = respond
+    await bot.set_webhook(receiver.url, secret_token=SECRET, max_connections=2)
+    for user_id in range(1, 7):
+        server.user(user_id).push_text("hi")
+    await server.wait_idle()
+    assert len(receiver.updates) == 6
+    assert receiver.max_active == 2
+
+
+async def test_webhook_retries_until_answered_2xx(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    receiver = await webhook()
+    receiver.status = 500
+    await bot.set_webhook(receiver.url, secret_token=SECRET)
+    update_id = server.user(5).push_text("hi")
+    await server.wait_until(lambda: len(receiver.refused) >= 2)
+
+    info = await bot.get_webhook_info()
+    assert info.pending_update_count == 1
+    assert info.last_error_message == "Wrong response from the webhook: 500 Internal Server Error"
+    assert info.last_error_date is not None
+    assert server.pending_updates == 1 and receiver.updates == []
+
+    receiver.status = 200
+    await server.wait_delivered(update_id)
+    assert ids_of(receiver.updates) == [update_id]
+    assert set(receiver.refused) == {update_id}
+    assert server.pending_updates == 0
+    *failed, delivered = server.webhook_deliveries
+    assert delivered.ok and delivered.status == 200
+    assert [(d.ok, d.status) for d in failed] == [(False, 500)] * len(failed)
+    # The last error is kept after a success, as Telegram does.
+    assert (await bot.get_webhook_info()).last_error_message is not None
+
+
+async def test_webhook_retries_after_connection_errors(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on any more
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    await bot.set_webhook(f"http://127.0.0.1:{dead_port}/hook", secret_token=SECRET)
+    update_id = server.user(5).push_text("hi")
+    await server.wait_until(lambda: len(server.webhook_deliveries) >= 2)
+    assert server.webhook_info["last_error_message"] == "Connection refused"
+    assert server.pending_updates == 1
+
+    receiver = await webhook()
+    await bot.set_webhook(receiver.url, secret_token=SECRET)  # the bot came back elsewhere
+    await server.wait_delivered(update_id)
+    assert ids_of(receiver.updates) == [update_id]
+
+
+async def test_get_updates_conflicts_with_webhook_and_delete_webhook_returns_to_polling(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    receiver = await webhook()
+    await bot.set_webhook(receiver.url, secret_token=SECRET)
+    user = server.user(5)
+    await server.wait_delivered(user.push_text("by webhook"))
+    with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
+        await bot.get_updates()
+    assert server.calls[-1].response["error_code"] == 409
+
+    receiver.status = 503  # the next update cannot be delivered
+    stuck = user.push_text("stuck")
+    await server.wait_until(lambda: bool(receiver.refused))
+    assert await bot.delete_webhook()
+    info = await bot.get_webhook_info()
+    assert (info.url, info.pending_update_count) == ("", 1)
+    assert [update.update_id for update in await bot.get_updates()] == [stuck]
+    # Polling again: nothing more goes to the webhook.
+    polled = user.push_text("polled")
+    assert [u.update_id for u in await bot.get_updates(offset=stuck + 1)] == [polled]
+    assert ids_of(receiver.updates) == [stuck - 1]
+
+
+async def test_set_webhook_validates_like_telegram(server: FakeBotAPI, bot: Bot) -> None:
+    with pytest.raises(BadRequest, match="Secret token contains unallowed characters"):
+        await bot.set_webhook("https://bot.example/hook", secret_token=server.token)
+    with pytest.raises(BadRequest, match="an https url must be provided for webhook"):
+        await bot.set_webhook("ftp://bot.example/hook")
+    assert server.webhook_url is None
+    server.user(5).push_text("dropped")
+    await bot.set_webhook(
+        "https://bot.example/hook", drop_pending_updates=True, allowed_updates=["message"]
+    )
+    info = await bot.get_webhook_info()
+    assert (info.pending_update_count, info.allowed_updates) == (0, ("message",))
+
+
+async def test_webhook_round_robin_keeps_each_chat_in_order(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    first, second = await webhook(), await webhook()
+    server.webhook_targets = [first.url, second.url]
+    # The load balancer's public address: never called while the targets are set.
+    await bot.set_webhook("https://bot.example/hook", secret_token=SECRET)
+
+    ids = [server.user(user_id).push_text("hi") for user_id in (1, 2, 3, 4)]
+    await server.wait_idle()
+    assert ids_of(first.updates) == ids[0::2]
+    assert ids_of(second.updates) == ids[1::2]
+
+    # One chat: strictly one update at a time, still alternating between the instances.
+    user = server.user(9)
+    ids = [user.push_text(str(n)) for n in range(4)]
+    await server.wait_idle()
+    deliveries = [d for d in server.webhook_deliveries if d.update_id in ids]
+    assert [d.update_id for d in deliveries] == ids
+    assert [d.url for d in deliveries] == [first.url, second.url] * 2
+    assert first.bad_requests == second.bad_requests == 0
+    assert not first.overlaps and not second.overlaps
+
+
+async def test_webhook_duplicates_every_kth_update_to_the_next_target(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    first, second = await webhook(), await webhook()
+    server.webhook_targets = [first.url, second.url]
+    server.duplicate_delivery_every = 3
+    await bot.set_webhook("https://bot.example/hook", secret_token=SECRET)
+    ids = [server.user(user_id).push_text("hi") for user_id in range(1, 7)]
+    await server.wait_idle()  # duplicates included
+
+    # Round-robin 1→first 2→second 3→first(+second) 4→second 5→first 6→second(+first).
+    assert ids_of(first.updates) == [ids[0], ids[2], ids[4], ids[5]]
+    assert ids_of(second.updates) == [ids[1], ids[2], ids[3], ids[5]]
+    duplicates = [d for d in server.webhook_deliveries if d.duplicate]
+    assert sorted((d.update_id, d.url) for d in duplicates) == [
+        (ids[2], second.url),
+        (ids[5], first.url),
+    ]
+    assert first.bad_requests == second.bad_requests == 0  # the secret went to both
+    assert server.pending_updates == 0
+
+
+async def test_method_in_webhook_answer_is_executed(
+    server: FakeBotAPI, bot: Bot, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    receiver = await webhook()
+
+    async def respond(update: dict[str, Any]) -> Answer:
+        if "callback_query" in update:
+            query = update["callback_query"]
+            return {
+                "method": "answerCallbackQuery",
+                "callback_query_id": query["id"],
+                "text": "Went",
+            }
+        message = update["message"]
+        if message["text"] == "form":
+            fields = {"method": "sendMessage", "chat_id": str(message["chat"]["id"]), "text": "F"}
+            return web.Response(
+                text=urlencode(fields), content_type="application/x-www-form-urlencoded"
+            )
+        if message["text"] == "nowhere":
+            return {"method": "sendMessage", "chat_id": 999, "text": "lost"}
+        markup = {"inline_keyboard": [[{"text": "Go", "callback_data": "go"}]]}
+        return {
+            "method": "sendMessage",
+            "chat_id": message["chat"]["id"],
+            "text": f"Echo: <b>{message['text']}</b>",
+            "parse_mode": "HTML",
+            "reply_markup": markup,
+        }
+
+    receiver.respond = respond
+    await bot.set_webhook(receiver.url, secret_token=SECRET)
+    alice = server.user(ALICE_ID)
+
+    reply = await alice.send("hello")
+    assert reply["text"] == "Echo: hello"
+    assert alice.buttons == [["Go"]]
+    call = server.calls_for("sendMessage")[-1]
+    assert call.via_webhook_response and call.ok
+    assert call.params["chat_id"] == ALICE_ID
+    assert "in a webhook response" in call.describe()
+
+    answer = await alice.press("Go", expect_reply=False)
+    assert answer["text"] == "Went"
+    assert (await alice.send("form"))["text"] == "F"  # form-encoded answers work too
+
+    # A failing method is recorded like any failed call; the update was delivered anyway.
+    await alice.send_raw({"message": {"text": "nowhere"}}, expect_reply=False)
+    failed = server.calls[-1]
+    assert failed.via_webhook_response and not failed.ok
+    assert failed.response["description"] == "Bad Request: chat not found"
+    assert server.pending_updates == 0
+
+
+async def test_application_in_webhook_mode(
+    server: FakeBotAPI, webhook: Callable[[], Awaitable[WebhookReceiver]]
+) -> None:
+    """A real Application fed by a custom webhook: FakeUser reads the same as with polling."""
+    receiver = await webhook()
+    app = ApplicationBuilder().token(server.token).base_url(f"{server.url}/bot").updater(None)
+    application = app.build()
+    application.add_handler(CommandHandler("start", start_command))
+    application.add_handler(CallbackQueryHandler(on_button))
+
+    async def respond(update: dict[str, Any]) -> None:
+        await application.update_queue.put(Update.de_json(update, application.bot))
+
+    receiver.respond = respond
+    async with application:
+        await application.bot.set_webhook(receiver.url, secret_token=SECRET)
+        await application.start()
+        alice = server.user(ALICE_ID, "Alice")
+        reply = await alice.send("/start")
+        assert reply["text"] == "Sign the petition?"
+        answer = await alice.press("Sign")
+        assert answer["text"] == "Thanks!"
+        assert alice.last == "You chose sign"
+        await alice.expect_silence(0.05)
+        await application.stop()
+    assert not server.calls_for("getUpdates")

@@ -18,6 +18,12 @@ Tests drive it through :class:`FakeUser`, which reads like a conversation::
 
 All waiting is event-driven: every state change (a recorded call, a pushed or delivered
 update) wakes the waiters, which re-check their condition. Nothing sleep-polls.
+
+Updates reach the bot by ``getUpdates`` long polling or, after ``setWebhook``, by POSTs to the
+webhook as Telegram makes them: retried with backoff until answered 2xx, one update of a chat
+at a time, different chats concurrently up to ``max_connections``. For load-balancer tests,
+:attr:`FakeBotAPI.webhook_targets` spreads the POSTs round-robin over several bot instances
+and :attr:`FakeBotAPI.duplicate_delivery_every` posts every k-th update twice.
 """
 
 # The waiting helpers take `timeout=` on purpose: tests read better as
@@ -40,7 +46,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 
 __all__ = [
@@ -55,6 +63,7 @@ __all__ = [
     "ReceivedFile",
     "StoredMessage",
     "UploadedFile",
+    "WebhookDelivery",
     "html_to_text",
     "utf16_length",
 ]
@@ -118,13 +127,16 @@ class Call:
 
     ``params`` are decoded (JSON-encoded form values parsed, ids as ints, files as
     :class:`UploadedFile`); ``at`` is ``time.monotonic()`` when the answer was produced;
-    ``response`` is the exact JSON body that was sent back.
+    ``response`` is the exact JSON body that was sent back. ``via_webhook_response`` marks a
+    method the bot called by returning it in its answer to a webhook POST (no HTTP request of
+    its own, and nobody saw ``response``).
     """
 
     method: str
     params: JSONDict
     at: float
     response: JSONDict
+    via_webhook_response: bool = False
 
     @property
     def ok(self) -> bool:
@@ -142,7 +154,29 @@ class Call:
             outcome = f"update_ids {[update['update_id'] for update in self.result]}"
         else:
             outcome = "ok"
-        return f"{self.method}({shown}) -> {outcome}"
+        via = " [in a webhook response]" if self.via_webhook_response else ""
+        return f"{self.method}({shown}){via} -> {outcome}"
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One POST of an update to a webhook, as it ended.
+
+    ``status`` is the HTTP status of the answer (None if there was none: connection error or
+    timeout); ``error`` is what getWebhookInfo would report, None for a 2xx answer;
+    ``duplicate`` marks the extra POST of :attr:`FakeBotAPI.duplicate_delivery_every`.
+    """
+
+    update_id: int
+    url: str
+    status: int | None
+    error: str | None
+    duplicate: bool
+    at: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 @dataclass
@@ -645,6 +679,23 @@ def _update_type(update: Mapping[str, Any]) -> str:
     return next((key for key in update if key != "update_id"), "")
 
 
+def _delivery_key(update: Mapping[str, Any]) -> object:
+    """What webhook deliveries are serialised by: the update's chat, else its sender (whose
+    private chat has the same id), else nothing - the update itself."""
+    body = update.get(_update_type(update))
+    if isinstance(body, dict):
+        for holder in (body, body.get("message")):
+            if isinstance(holder, dict) and isinstance(holder.get("chat"), dict):
+                chat_id = holder["chat"].get("id")
+                if chat_id is not None:
+                    return chat_id
+        for key in ("from", "user", "voter_chat"):
+            sender = body.get(key)
+            if isinstance(sender, dict) and sender.get("id") is not None:
+                return sender["id"]
+    return ("update", update.get("update_id"))
+
+
 # Telegram's default when allowed_updates was never set (or set to []).
 _DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 _MESSAGE_UPDATE_KEYS = (
@@ -654,6 +705,8 @@ _MESSAGE_UPDATE_KEYS = (
 _VISIBLE_REPLY_METHODS = frozenset(
     {"sendMessage", "editMessageText", "sendDocument", "sendPhoto", "editMessageReplyMarkup"}
 )
+_SECRET_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Methods that fail with 403 in a chat whose user blocked the bot.
 _CHAT_WRITE_PREFIXES = ("send", "edit", "copy", "forward")
 _DEFAULT_DESCRIPTIONS = {
@@ -687,6 +740,10 @@ class FakeBotAPI:
         bot_username: str = "petition_test_bot",
         bot_id: int = 123456,
         latency: float = 0.0,
+        *,
+        webhook_retry_delay: float = 0.05,
+        webhook_retry_max_delay: float = 1.0,
+        webhook_timeout: float = 10.0,
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -709,8 +766,25 @@ class FakeBotAPI:
         self.names: dict[str, str] = {}
         self.menu_buttons: dict[int | None, JSONDict] = {}  # chat id (None = default)
         self.inline_answers: dict[str, JSONDict] = {}  # inline query id -> params
-        self.webhook_url: str | None = None
         self.blocked: set[int] = set()
+
+        # Webhook mode: on while webhook_url is set (by setWebhook).
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
+        self.webhook_max_connections = 40
+        # Load balancer: when set, POSTs go round-robin to these instead of webhook_url.
+        self.webhook_targets: list[str] | None = None
+        # When k: the k-th, 2k-th, ... update the webhook delivers (counted from the start)
+        # is also posted, at the same time and on every attempt, to the target after the one
+        # chosen: a redelivery the bot must survive. Either 2xx answer delivers it.
+        self.duplicate_delivery_every: int | None = None
+        # A failed POST is retried after webhook_retry_delay s, doubling to the max delay.
+        self.webhook_retry_delay = webhook_retry_delay
+        self.webhook_retry_max_delay = webhook_retry_max_delay
+        self.webhook_timeout = webhook_timeout  # s to wait for the webhook's answer
+        self.webhook_last_error_message: str | None = None
+        self.webhook_last_error_date: int | None = None  # unix time
+        self.webhook_deliveries: list[WebhookDelivery] = []  # every POST, as it ended
 
         self._users: dict[int, FakeUser] = {}
         self._updates: list[JSONDict] = []  # pushed and not yet confirmed by an offset
@@ -729,6 +803,15 @@ class FakeBotAPI:
         self._notifier = _ChangeNotifier()
         self._closing = False
         self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: aiohttp.ClientSession | None = None
+        # update_id -> (delivery key, task) of updates being delivered by webhook (one POST
+        # after another until one is answered 2xx, with backoff sleeps in between).
+        self._webhook_inflight: dict[int, tuple[object, asyncio.Task[None]]] = {}
+        self._webhook_posts: set[asyncio.Task[bool]] = set()  # POSTs not answered yet
+        self._webhook_dispatch_scheduled = False
+        self._webhook_ordinal = itertools.count(1)
+        self._webhook_round_robin = itertools.count()
 
         self.app = web.Application(client_max_size=MAX_UPLOAD_BYTES + 1024 * 1024)
         self.app.router.add_get("/bot{token}/{method}", self._handle)
@@ -739,6 +822,7 @@ class FakeBotAPI:
             "getUpdates": self._get_updates,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "getMyCommands": self._get_my_commands,
@@ -769,6 +853,7 @@ class FakeBotAPI:
         if self._runner is not None:
             raise RuntimeError("FakeBotAPI is already running")
         self._closing = False
+        self._loop = asyncio.get_running_loop()
         # A short shutdown_timeout: stop() must not hang on a connection a client abandoned.
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
@@ -783,6 +868,14 @@ class FakeBotAPI:
         # Long polls return [] at once instead of holding up the shutdown.
         self._closing = True
         self._notifier.notify()
+        webhook_tasks = [task for _, task in self._webhook_inflight.values()]
+        webhook_tasks += self._webhook_posts
+        for task in webhook_tasks:
+            task.cancel()
+        await asyncio.gather(*webhook_tasks, return_exceptions=True)
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -903,7 +996,8 @@ class FakeBotAPI:
         self.blocked.discard(user_id)
 
     def push_update(self, update: Mapping[str, Any]) -> int:
-        """Queue an update (its ``update_id`` is assigned here) and wake long polls."""
+        """Queue an update (its ``update_id`` is assigned here) and wake long polls, or
+        deliver it to the webhook if one is set."""
         update_id = self._next_update_id
         self._next_update_id += 1
         body = {key: copy.deepcopy(value) for key, value in update.items() if key != "update_id"}
@@ -911,12 +1005,31 @@ class FakeBotAPI:
         self._register_update(full)
         self._updates.append(full)
         self._notifier.notify()
+        self._schedule_webhook_dispatch()
         return update_id
 
     @property
     def pending_updates(self) -> int:
-        """Updates not yet confirmed by a getUpdates offset (delivered or not)."""
+        """Updates not yet confirmed by a getUpdates offset (fetched or not), or in webhook
+        mode not yet answered 2xx by the webhook."""
         return len(self._updates)
+
+    @property
+    def webhook_info(self) -> JSONDict:
+        """What getWebhookInfo answers now."""
+        info: JSONDict = {
+            "url": self.webhook_url or "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
+        if self.webhook_url:
+            info["max_connections"] = self.webhook_max_connections
+            if self._allowed_updates is not None:
+                info["allowed_updates"] = sorted(self._allowed_updates)
+        if self.webhook_last_error_date is not None:
+            info["last_error_date"] = self.webhook_last_error_date
+            info["last_error_message"] = self.webhook_last_error_message
+        return info
 
     @property
     def active_polls(self) -> int:
@@ -924,7 +1037,8 @@ class FakeBotAPI:
         return self._active_polls
 
     async def wait_delivered(self, update_id: int, timeout: float = 5.0) -> None:
-        """Wait until a getUpdates answer contained ``update_id`` (or an offset confirmed it)."""
+        """Wait until a getUpdates answer contained ``update_id`` (or an offset confirmed it),
+        or the webhook answered its POST with a 2xx status."""
         try:
             await self._notifier.wait_for(lambda: self._is_delivered(update_id), timeout)
         except TimeoutError:
@@ -938,13 +1052,45 @@ class FakeBotAPI:
         (call answered, update pushed/delivered). Raises ``TimeoutError``."""
         await self._notifier.wait_for(predicate, timeout)
 
+    async def wait_idle(self, timeout: float = 5.0) -> None:
+        """Wait until no update is pending (see :attr:`pending_updates`) and no webhook POST
+        is in flight - duplicates included, and methods returned in webhook answers have been
+        executed. Raises ``TimeoutError``."""
+
+        def idle() -> bool:
+            return not self._updates and not self._webhook_inflight and not self._webhook_posts
+
+        try:
+            await self._notifier.wait_for(idle, timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"not idle within {timeout}s: {self.pending_updates} updates pending, "
+                f"{len(self._webhook_posts)} webhook POSTs in flight"
+                f"{self._webhook_problem()}. Last calls:\n{self.describe_calls()}"
+            ) from None
+
     # ---- HTTP plumbing ------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.Response:
-        method = request.match_info["method"]
+        call, status = await self._call(
+            request.match_info["method"],
+            lambda: _read_params(request),
+            token=request.match_info["token"],
+        )
+        return web.json_response(call.response, status=status)
+
+    async def _call(
+        self,
+        method: str,
+        read_params: Callable[[], Awaitable[JSONDict]],
+        *,
+        token: str | None = None,
+        via_webhook_response: bool = False,
+    ) -> tuple[Call, int]:
+        """Answer one method call (checking ``token`` unless None) and record it."""
         params: JSONDict = {}
         try:
-            if request.match_info["token"] != self.token:
+            if token is not None and token != self.token:
                 raise ApiError(401, "Unauthorized")
             entry = self._methods.get(method.lower())
             if entry is None:
@@ -952,7 +1098,7 @@ class FakeBotAPI:
                 _log.warning("FakeBotAPI does not implement %r: answering 404", method)
                 raise ApiError(404, "Not Found")
             method, handler = entry
-            params = await _read_params(request)
+            params = await read_params()
             # getUpdates is exempt: it already waits, and delaying it would delay the bot
             # seeing updates rather than simulate a slow network answer.
             if self.latency > 0 and method != "getUpdates":
@@ -969,8 +1115,9 @@ class FakeBotAPI:
             _log.exception("FakeBotAPI failed handling %s(%s)", method, params)
             payload = ApiError(500, f"Internal Server Error: fake bug {error!r}").payload()
             status = 500
-        self._record(Call(method, params, time.monotonic(), payload))
-        return web.json_response(payload, status=status)
+        call = Call(method, params, time.monotonic(), payload, via_webhook_response)
+        self._record(call)
+        return call, status
 
     def _record(self, call: Call) -> None:
         self.calls.append(call)
@@ -1150,17 +1297,41 @@ class FakeBotAPI:
         }
 
     async def _set_webhook(self, params: JSONDict) -> bool:
-        url = params.get("url")
-        self.webhook_url = str(url) if url else None
+        url = str(params.get("url") or "")
+        if not url:
+            return await self._delete_webhook(params)  # Telegram: an empty url removes it
+        # Telegram insists on HTTPS (and a few ports); a local fake cannot.
+        if not url.lower().startswith(("http://", "https://")):
+            raise _bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and secret != "" and not _SECRET_TOKEN_RE.fullmatch(str(secret)):
+            raise _bad_request("secret token contains unallowed characters")
+        max_connections = params.get("max_connections", 40)
+        if not isinstance(max_connections, int):
+            max_connections = 40
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            # Persistent, shared with getUpdates; [] means "back to the default".
+            self._allowed_updates = frozenset(map(str, allowed)) or None
+        if params.get("drop_pending_updates"):
+            self._drop_all_updates()
+        self.webhook_url = url
+        self.webhook_secret = str(secret) if secret else None
+        self.webhook_max_connections = min(max(max_connections, 1), 100)
+        self._schedule_webhook_dispatch()
+        return True
+
+    async def _delete_webhook(self, params: JSONDict) -> bool:
+        # Undelivered updates stay pending, for getUpdates. A POST already under way still
+        # counts if it is answered 2xx; nothing is retried.
+        self.webhook_url = None
+        self.webhook_secret = None
         if params.get("drop_pending_updates"):
             self._drop_all_updates()
         return True
 
-    async def _delete_webhook(self, params: JSONDict) -> bool:
-        self.webhook_url = None
-        if params.get("drop_pending_updates"):
-            self._drop_all_updates()
-        return True
+    async def _get_webhook_info(self, params: JSONDict) -> JSONDict:
+        return self.webhook_info
 
     @staticmethod
     def _commands_key(params: JSONDict) -> tuple[str, str]:
@@ -1291,6 +1462,188 @@ class FakeBotAPI:
         batch = self._updates[:limit]
         self._delivered.update(update["update_id"] for update in batch)
         return batch
+
+    # ---- webhook delivery ---------------------------------------------------------------
+
+    def _schedule_webhook_dispatch(self) -> None:
+        """Run :meth:`_dispatch_webhook` soon (once, however often this is called before).
+
+        Scheduled rather than run at once so that synchronous callers (``push_update``, maybe
+        from a fixture outside the event loop) never need a running loop themselves.
+        """
+        if (
+            self.webhook_url is None
+            or self._closing
+            or self._loop is None
+            or self._loop.is_closed()
+            or self._webhook_dispatch_scheduled
+        ):
+            return
+        self._webhook_dispatch_scheduled = True
+        self._loop.call_soon_threadsafe(self._dispatch_webhook)
+
+    def _dispatch_webhook(self) -> None:
+        """Start delivering every pending update that may go now: the oldest pending update
+        of each chat whose previous update was acknowledged, up to max_connections."""
+        self._webhook_dispatch_scheduled = False
+        if self.webhook_url is None or self._closing:
+            return
+        if not all(self._is_allowed(update) for update in self._updates):
+            # Updates of types the bot did not ask for are never delivered: drop them.
+            self._delivered.update(
+                update["update_id"] for update in self._updates if not self._is_allowed(update)
+            )
+            self._updates = [update for update in self._updates if self._is_allowed(update)]
+            self._notifier.notify()
+        busy = {key for key, _ in self._webhook_inflight.values()}
+        for update in self._updates:
+            if len(self._webhook_inflight) >= self.webhook_max_connections:
+                break
+            update_id = update["update_id"]
+            if update_id in self._webhook_inflight:
+                continue
+            key = _delivery_key(update)
+            if key in busy:
+                continue  # an older update of this chat is on its way: keep the order
+            busy.add(key)
+            ordinal = next(self._webhook_ordinal)
+            every = self.duplicate_delivery_every
+            duplicate = every is not None and every > 0 and ordinal % every == 0
+            task = asyncio.create_task(
+                self._deliver_to_webhook(update, duplicate), name=f"webhook-update-{update_id}"
+            )
+            self._webhook_inflight[update_id] = (key, task)
+
+    def _pending_index(self, update_id: int) -> int | None:
+        index = bisect.bisect_left(self._updates, update_id, key=lambda u: u["update_id"])
+        if index < len(self._updates) and self._updates[index]["update_id"] == update_id:
+            return index
+        return None
+
+    async def _deliver_to_webhook(self, update: JSONDict, duplicate: bool) -> None:
+        """POST the update until a POST is answered 2xx, the update stops being pending (e.g.
+        dropped) or the webhook is deleted."""
+        update_id = update["update_id"]
+        body = json.dumps(update, ensure_ascii=False).encode()
+        delay = self.webhook_retry_delay
+        try:
+            while (
+                self.webhook_url is not None
+                and not self._closing
+                and self._pending_index(update_id) is not None
+            ):
+                targets = self.webhook_targets or [self.webhook_url]
+                index = next(self._webhook_round_robin) % len(targets)
+                urls = [targets[index]]
+                if duplicate:
+                    urls.append(targets[(index + 1) % len(targets)])
+                posts = [
+                    self._start_post(update_id, url, body, duplicate=position > 0)
+                    for position, url in enumerate(urls)
+                ]
+                # Delivered when either POST is answered 2xx; a slower duplicate runs on.
+                for post in asyncio.as_completed(posts):
+                    if await post:
+                        return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.webhook_retry_max_delay)
+        finally:
+            self._webhook_inflight.pop(update_id, None)
+            self._notifier.notify()
+            self._schedule_webhook_dispatch()
+
+    def _start_post(
+        self, update_id: int, url: str, body: bytes, *, duplicate: bool
+    ) -> asyncio.Task[bool]:
+        task = asyncio.create_task(self._post_update(update_id, url, body, duplicate))
+        self._webhook_posts.add(task)
+
+        def finished(done: asyncio.Task[bool]) -> None:
+            self._webhook_posts.discard(done)
+            self._notifier.notify()
+
+        task.add_done_callback(finished)
+        return task
+
+    async def _post_update(self, update_id: int, url: str, body: bytes, duplicate: bool) -> bool:
+        """One POST of an update; True if it was answered 2xx (and so delivered)."""
+        if self._session is None:
+            # limit=0: max_connections is enforced per update above, not per socket.
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret:
+            headers[_WEBHOOK_SECRET_HEADER] = self.webhook_secret
+        status: int | None = None
+        error: str | None = None
+        answer, answer_type = b"", ""
+        try:
+            async with self._session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+            ) as response:
+                status = response.status
+                if 200 <= status < 300:
+                    answer, answer_type = await response.read(), response.content_type
+                else:
+                    # Telegram's wording, e.g. "Wrong response from the webhook: 502 Bad Gateway"
+                    reason = f" {response.reason}" if response.reason else ""
+                    error = f"Wrong response from the webhook: {status}{reason}"
+        except TimeoutError:
+            error = "Read timeout expired"
+        except aiohttp.ClientConnectorError as failure:
+            refused = isinstance(failure.os_error, ConnectionRefusedError)
+            error = "Connection refused" if refused else f"Connection failed: {failure}"
+        except (aiohttp.ClientError, OSError) as failure:
+            error = f"Connection error: {failure.__class__.__name__}: {failure}"
+        self.webhook_deliveries.append(
+            WebhookDelivery(update_id, url, status, error, duplicate, time.monotonic())
+        )
+        if error is not None:
+            _log.debug("webhook POST of update %s to %s failed: %s", update_id, url, error)
+            self.webhook_last_error_message = error
+            self.webhook_last_error_date = int(time.time())
+            self._notifier.notify()
+            return False
+        # The method in the answer runs before the chat's next update is sent.
+        await self._run_webhook_answer(answer, answer_type)
+        index = self._pending_index(update_id)
+        if index is not None:
+            del self._updates[index]
+        self._delivered.add(update_id)
+        self._notifier.notify()
+        return True
+
+    async def _run_webhook_answer(self, body: bytes, content_type: str) -> None:
+        """Execute the Bot API method a webhook answer may carry ({"method": ..., params})."""
+        raw: dict[str, object]
+        if content_type == "application/json":
+            try:
+                decoded = json.loads(body or b"null")
+            except ValueError:
+                return
+            if not isinstance(decoded, dict):
+                return
+            raw = decoded
+        elif content_type == "application/x-www-form-urlencoded":
+            raw = dict(parse_qsl(body.decode("utf-8", "replace")))
+        else:
+            return  # e.g. an empty 200, or text: no method
+        method = raw.pop("method", None)
+        if not isinstance(method, str) or not method:
+            return
+
+        async def read_params() -> JSONDict:
+            return {key: _decode_value(key, value) for key, value in raw.items()}
+
+        await self._call(method, read_params, via_webhook_response=True)
+
+    def _webhook_problem(self) -> str:
+        """A note for assertion messages when the webhook is failing."""
+        if self.webhook_url is None or self.webhook_last_error_message is None:
+            return ""
+        return f"; webhook last error: {self.webhook_last_error_message}"
 
     # ---- methods: messages --------------------------------------------------------------
 
@@ -1858,7 +2211,8 @@ class FakeUser:
                 problem = problem()  # described now, when the details are final
             raise AssertionError(
                 f"{self!r}: {problem} within {timeout}s "
-                f"({self.server.pending_updates} updates pending). Last calls:\n"
+                f"({self.server.pending_updates} updates pending"
+                f"{self.server._webhook_problem()}). Last calls:\n"
                 f"{self.server.describe_calls()}"
             ) from None
 

@@ -17,6 +17,7 @@ from bot.petition import PetitionFileError, load_petition
 from bot.sandbox import run_sandbox
 from bot.screens import check_petition_fits
 from bot.settings import ConfigError, Settings, load_settings
+from bot.webhook import serve_webhook
 from storage import open_storage
 
 SANDBOX_DATABASE_URL = "sqlite:///sandbox.db"
@@ -63,9 +64,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(run_sandbox(storage, petition))
             return 0
         application = build_application(settings, storage, petition)
+        if settings.webhook_url:
+            settings.webhook_secret_or_raise()
     except (ConfigError, PetitionFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if settings.webhook_url:
+        asyncio.run(serve_webhook(application, settings))
+        return 0
     application.run_polling(
         allowed_updates=Update.ALL_TYPES,
         timeout=settings.polling_timeout,

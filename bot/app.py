@@ -12,7 +12,7 @@ from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
-from bot.features import errors, groups, signing
+from bot.features import errors, groups, once, signing
 from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
@@ -26,7 +26,7 @@ from storage.base import Storage
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = signing.SERVICE_KEY
-STORAGE_KEY = "storage"
+STORAGE_KEY = signing.STORAGE_KEY
 RETENTION_TASK_KEY = "retention_task"
 
 
@@ -124,6 +124,7 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
     application.bot_data[STORAGE_KEY] = storage
     service = JourneyService(storage, petition, retention_days=settings.retention_days)
     signing.register(application, service)
+    once.register(application, take_over=settings.webhook_url is None)
     groups.register(application)
     errors.register(application)
     return application

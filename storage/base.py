@@ -7,6 +7,7 @@ import logging
 import secrets
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
+from enum import StrEnum
 from importlib import resources
 from typing import Protocol
 
@@ -15,6 +16,12 @@ from bot.flow import Journey, Signature, Step
 log = logging.getLogger(__name__)
 
 REFERRAL_CODE_BYTES = 9  # 12 URL-safe characters: collisions are negligible at 10M signers
+
+
+class Claim(StrEnum):
+    OWNED = "owned"  # process it now
+    DONE = "done"  # already processed: drop it
+    BUSY = "busy"  # another instance is processing it right now: ask to be retried later
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +111,27 @@ class Storage(Protocol):
         Country, date and number stay, so every count holds. Idempotent; returns how many
         signatures were anonymised by this call. Journeys of the petition are deleted too.
         """
+
+    async def claim_update(
+        self,
+        bot_id: int,
+        update_id: int,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        take_over: bool = False,
+    ) -> Claim:
+        """Claim an update for processing, so it is processed once across instances.
+
+        OWNED when it is new, already ours, or its previous owner's lease ran out (or
+        `take_over`: a single polling consumer inherits its own crashed predecessor's work).
+        """
+
+    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None: ...
+
+    async def forget_updates(self, before: datetime) -> int:
+        """Delete claims older than `before` (Telegram never redelivers after a day)."""
 
     async def total(self, petition_id: str) -> int: ...
 

@@ -14,6 +14,7 @@ import asyncpg
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    Claim,
     PersonalData,
     SignatureRequest,
     SignResult,
@@ -310,6 +311,55 @@ class PostgresStorage:
                 await self.pool.execute("DELETE FROM journeys WHERE petition_id = $1", petition_id)
                 return done
             done += changed
+
+    async def claim_update(
+        self,
+        bot_id: int,
+        update_id: int,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        take_over: bool = False,
+    ) -> Claim:
+        claimed = await self.pool.fetchval(
+            """INSERT INTO update_claims (bot_id, update_id, owner, state, lease_until, updated_at)
+               VALUES ($1, $2, $3, 'processing', $4, $5)
+               ON CONFLICT (bot_id, update_id) DO UPDATE SET
+                   owner = excluded.owner, lease_until = excluded.lease_until,
+                   updated_at = excluded.updated_at
+               WHERE update_claims.state = 'processing'
+                   AND (update_claims.owner = excluded.owner OR update_claims.lease_until < $5
+                        OR $6::boolean)
+               RETURNING state""",
+            bot_id,
+            update_id,
+            owner,
+            lease_until,
+            now,
+            take_over,
+        )
+        if claimed is not None:
+            return Claim.OWNED
+        state = await self.pool.fetchval(
+            "SELECT state FROM update_claims WHERE bot_id = $1 AND update_id = $2",
+            bot_id,
+            update_id,
+        )
+        return Claim.DONE if state == "done" else Claim.BUSY
+
+    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
+        await self.pool.execute(
+            "UPDATE update_claims SET state = 'done', updated_at = $3 "
+            "WHERE bot_id = $1 AND update_id = $2",
+            bot_id,
+            update_id,
+            now,
+        )
+
+    async def forget_updates(self, before: datetime) -> int:
+        status = await self.pool.execute("DELETE FROM update_claims WHERE updated_at < $1", before)
+        return int(status.split()[-1])
 
     async def total(self, petition_id: str) -> int:
         value = await self.pool.fetchval(

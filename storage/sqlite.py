@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    Claim,
     PersonalData,
     SignatureRequest,
     SignResult,
@@ -330,6 +331,53 @@ class SQLiteStorage:
                     return done
             done += changed
 
+    async def claim_update(
+        self,
+        bot_id: int,
+        update_id: int,
+        *,
+        owner: str,
+        now: datetime,
+        lease_until: datetime,
+        take_over: bool = False,
+    ) -> Claim:
+        key = {"b": bot_id, "u": update_id}
+        async with self._write_lock:
+            async with self._db.execute(
+                _CLAIM_UPDATE,
+                {
+                    **key,
+                    "owner": owner,
+                    "lease": lease_until.isoformat(),
+                    "now": now.isoformat(),
+                    "take_over": take_over,
+                },
+            ) as cursor:
+                if await cursor.fetchone() is not None:
+                    return Claim.OWNED
+            async with self._db.execute(
+                "SELECT state FROM update_claims WHERE bot_id = :b AND update_id = :u", key
+            ) as cursor:
+                row = await cursor.fetchone()
+        return Claim.DONE if row is not None and row[0] == "done" else Claim.BUSY
+
+    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE update_claims SET state = 'done', updated_at = :now "
+                "WHERE bot_id = :b AND update_id = :u",
+                {"b": bot_id, "u": update_id, "now": now.isoformat()},
+            )
+
+    async def forget_updates(self, before: datetime) -> int:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "DELETE FROM update_claims WHERE updated_at < ?", (before.isoformat(),)
+            )
+            deleted = cursor.rowcount
+            await cursor.close()
+            return deleted
+
     async def total(self, petition_id: str) -> int:
         return await self._total(self._read_db, petition_id)
 
@@ -360,6 +408,17 @@ class SQLiteStorage:
             )
             return await self._total(db, petition_id)
 
+
+_CLAIM_UPDATE = """
+    INSERT INTO update_claims (bot_id, update_id, owner, state, lease_until, updated_at)
+    VALUES (:b, :u, :owner, 'processing', :lease, :now)
+    ON CONFLICT (bot_id, update_id) DO UPDATE SET
+        owner = excluded.owner, lease_until = excluded.lease_until, updated_at = excluded.updated_at
+    WHERE update_claims.state = 'processing'
+        AND (update_claims.owner = excluded.owner OR update_claims.lease_until < :now
+             OR :take_over)
+    RETURNING state
+"""
 
 # `keep_message` lets the signing transaction update the journey without knowing the message id.
 _UPSERT_JOURNEY = """

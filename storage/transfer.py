@@ -77,7 +77,9 @@ TABLES: dict[str, str] = {
     "signatures": "number",
     "journeys": "user_id",
 }
-_BOOKKEEPING_TABLES = frozenset({"schema_version"})
+# Not campaign data: the schema's version, and which Telegram updates were already processed
+# (only useful for a day, and only to the instances that processed them).
+_BOOKKEEPING_TABLES = frozenset({"schema_version", "update_claims"})
 # PostgreSQL types SQLite stores the same way (integers and text).
 _PLAIN_POSTGRES_TYPES = frozenset({"bigint", "integer", "smallint", "text", "character varying"})
 _POSTGRES_BOOLEAN = "boolean"

@@ -14,6 +14,7 @@ from telegram.ext import Application
 from bot.app import STORAGE_KEY, build_application
 from bot.petition import Petition
 from bot.settings import Settings
+from bot.webhook import WebhookServer
 from storage import open_storage
 from storage.base import Storage
 from tests.fakes import FakeBotAPI
@@ -75,6 +76,59 @@ class BotInstance:
         self.application = None
 
     async def __aenter__(self) -> BotInstance:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+
+class WebhookBotInstance:
+    """One bot instance in webhook mode, listening on 127.0.0.1 on a port the OS picks.
+
+    Telegram (the fake) is told a public URL that does not resolve; tests put the instances'
+    real URLs in `server.webhook_targets`, the way a load balancer would sit in front of them.
+    """
+
+    PATH = "/telegram"
+    SECRET = "test-webhook-secret_1"
+
+    def __init__(
+        self, server: FakeBotAPI, database_url: str, petition: Petition, **settings: Any
+    ) -> None:
+        values = {
+            "webhook_url": f"https://petition-bot.invalid{self.PATH}",
+            "webhook_secret": self.SECRET,
+            "webhook_listen": "127.0.0.1",
+            "webhook_port": 0,
+            **settings,
+        }
+        self.settings = settings_for(server, database_url, **values)
+        self.petition = petition
+        self.webhook: WebhookServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.webhook is not None and self.webhook.port is not None
+        return f"http://127.0.0.1:{self.webhook.port}{self.PATH}"
+
+    @property
+    def storage(self) -> Storage:
+        assert self.webhook is not None
+        return self.webhook.application.bot_data[STORAGE_KEY]
+
+    async def start(self) -> WebhookBotInstance:
+        storage = open_storage(self.settings.database_url)
+        application = build_application(self.settings, storage, self.petition)
+        self.webhook = WebhookServer(application, self.settings)
+        await self.webhook.start()
+        return self
+
+    async def stop(self) -> None:
+        if self.webhook is not None:
+            await self.webhook.stop()
+            self.webhook = None
+
+    async def __aenter__(self) -> WebhookBotInstance:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

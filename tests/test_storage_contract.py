@@ -12,7 +12,7 @@ import pytest
 
 from bot.flow import Journey, Step
 from storage import open_storage
-from storage.base import SignatureRequest, Storage, migration_scripts
+from storage.base import Claim, SignatureRequest, Storage, migration_scripts
 from tests.conftest import NOW, execute_raw
 
 PETITION = "contract-petition"
@@ -242,3 +242,24 @@ async def test_anonymisation_keeps_counts_and_drops_names_and_ids(storage: Stora
     assert [row[1] for row in rows][:5] == [""] * 5
     assert (await storage.load(PETITION, 1)).signature is None
     assert (await storage.load(PETITION, 6)).journey is None  # journeys are gone too
+
+
+async def test_each_update_is_claimed_once_across_instances(make_storage: StorageFactory) -> None:
+    first, second = await make_storage(), await make_storage()
+    lease = NOW + timedelta(seconds=30)
+    claim = {"now": NOW, "lease_until": lease}
+    assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED
+    assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED  # still ours
+    assert await second.claim_update(1, 100, owner="b", **claim) == Claim.BUSY
+    assert await second.claim_update(2, 100, owner="b", **claim) == Claim.OWNED  # another bot
+    await first.finish_update(1, 100, now=NOW)
+    assert await second.claim_update(1, 100, owner="b", **claim) == Claim.DONE
+    assert await second.claim_update(1, 100, owner="b", take_over=True, **claim) == Claim.DONE
+    # An owner that died mid-update: its lease runs out, and another instance takes over.
+    assert await first.claim_update(1, 101, owner="a", **claim) == Claim.OWNED
+    later = {"now": lease + timedelta(seconds=1), "lease_until": lease + timedelta(seconds=31)}
+    assert await second.claim_update(1, 101, owner="b", **later) == Claim.OWNED
+    assert await first.claim_update(1, 102, owner="a", **claim) == Claim.OWNED
+    assert await second.claim_update(1, 102, owner="b", take_over=True, **claim) == Claim.OWNED
+    assert await first.forget_updates(NOW + timedelta(days=1)) == 4
+    assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED

@@ -15,6 +15,7 @@ from bot.service import JourneyService, Supporter
 from bot.telegram_io import edit_screen, send_screen
 
 SERVICE_KEY = "journey_service"
+STORAGE_KEY = "storage"
 MAX_COMMAND_LENGTH = 32
 MAX_PAYLOAD_LENGTH = 64  # Telegram's limit for /start deep-link payloads
 

@@ -1,0 +1,63 @@
+"""Each Telegram update is processed once, however often it arrives.
+
+Telegram delivers an update again when it has no proof we took it: a webhook call that timed
+out (perhaps retried against another instance), or polling offsets lost in a crash. The first
+handler claims the update in storage (shared by every instance); a copy finds it claimed or
+done and stops there. The last handler marks it done. A claim is a lease: if its instance dies
+mid-update, the lease runs out and a redelivery is processed after all, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+
+from telegram import Update
+from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
+
+from bot.features.signing import SERVICE_KEY, STORAGE_KEY, service_of
+from storage.base import Claim, Storage
+
+OWNER_KEY = "update_owner"
+TAKE_OVER_KEY = "take_over_claims"
+LEASE = timedelta(seconds=60)
+FIRST_GROUP, LAST_GROUP = -2, 100
+
+
+def new_owner() -> str:
+    """Names this process in claims, so it can tell its own claims from another instance's."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def claim(application: Application, update: Update) -> Claim:
+    storage: Storage = application.bot_data[STORAGE_KEY]
+    now = application.bot_data[SERVICE_KEY].clock()
+    return await storage.claim_update(
+        application.bot.id,
+        update.update_id,
+        owner=application.bot_data[OWNER_KEY],
+        now=now,
+        lease_until=now + LEASE,
+        take_over=application.bot_data[TAKE_OVER_KEY],
+    )
+
+
+async def claim_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if await claim(context.application, update) is not Claim.OWNED:
+        raise ApplicationHandlerStop  # a copy of an update that is done or in progress
+
+
+async def mark_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    storage: Storage = context.bot_data[STORAGE_KEY]
+    now = service_of(context).clock()
+    await storage.finish_update(context.bot.id, update.update_id, now=now)
+
+
+def register(application: Application, *, take_over: bool) -> None:
+    """`take_over`: a single polling consumer inherits its crashed predecessor's claims."""
+    application.bot_data[OWNER_KEY] = new_owner()
+    application.bot_data[TAKE_OVER_KEY] = take_over
+    application.add_handler(TypeHandler(Update, claim_or_stop), group=FIRST_GROUP)
+    application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)

@@ -1,0 +1,132 @@
+"""Webhook mode: Telegram posts each update to us; several instances can share the load.
+
+An update is answered 200 only after it was processed (and its signature committed), so an
+instance that dies mid-update leaves Telegram to deliver it again, to this or another instance;
+signing is idempotent, so a redelivery changes nothing. Requests without the secret token get
+403. `GET /healthz` says whether this instance can reach its database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import signal
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import SERVICE_KEY, STORAGE_KEY
+from bot.features import once
+from bot.settings import Settings
+from storage.base import Claim
+
+log = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+HEALTH_PATH = "/healthz"
+MAX_UPDATE_BYTES = 1 << 20
+
+
+def webhook_path(settings: Settings) -> str:
+    return urlsplit(settings.webhook_url or "").path or "/"
+
+
+class WebhookServer:
+    def __init__(self, application: Application, settings: Settings) -> None:
+        self.application = application
+        self.settings = settings
+        self.secret = settings.webhook_secret_or_raise()
+        self.draining = False
+        self.web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
+        self.web_app.router.add_post(webhook_path(settings), self.on_update)
+        self.web_app.router.add_get(HEALTH_PATH, self.on_health)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def on_update(self, request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        if self.draining:  # shutting down: Telegram retries, another instance answers
+            return web.Response(status=503, text="shutting down")
+        try:
+            data = await request.json(loads=json.loads)
+            update = Update.de_json(data, self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400, text="not an update")
+        application = self.application
+        claimed = await once.claim(application, update)
+        if claimed is Claim.BUSY:  # another instance is on it; if it dies, the retry is ours
+            return web.Response(status=503, text="being processed elsewhere")
+        if claimed is Claim.OWNED:
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        return web.Response(status=200)
+
+    async def on_health(self, request: web.Request) -> web.Response:
+        service = self.application.bot_data[SERVICE_KEY]
+        try:
+            total = await self.application.bot_data[STORAGE_KEY].total(service.petition.id)
+        except Exception as error:  # any database failure means "not healthy"
+            log.warning("health check failed: %s", error)
+            return web.json_response({"status": "database unavailable"}, status=503)
+        status = "draining" if self.draining else "ok"
+        return web.json_response(
+            {"status": status, "petition": service.petition.id, "total": total},
+            status=503 if self.draining else 200,
+        )
+
+    async def start(self) -> None:
+        application = self.application
+        await application.initialize()
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        self._runner = web.AppRunner(self.web_app, shutdown_timeout=30)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.webhook_listen, self.settings.webhook_port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.webhook_port
+        # Every instance registers the same public URL: doing it twice is harmless.
+        await application.bot.set_webhook(
+            self.settings.webhook_url or "",
+            secret_token=self.secret,
+            allowed_updates=Update.ALL_TYPES,
+            max_connections=self.settings.webhook_max_connections,
+        )
+        log.info("webhook instance listening on %s:%s", self.settings.webhook_listen, self.port)
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self._runner is not None:
+            await self._runner.cleanup()  # lets in-flight updates finish first
+            self._runner = None
+        application = self.application
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+
+
+async def serve_webhook(application: Application, settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM, then finish what is in flight and stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    server = WebhookServer(application, settings)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await server.stop()

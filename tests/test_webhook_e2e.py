@@ -1,0 +1,111 @@
+"""Webhook mode: secret required, health endpoint, and several instances sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.petition import Petition
+from tests.conftest import execute_raw
+from tests.fakes import FakeBotAPI, FakeUser
+from tests.harness import WebhookBotInstance
+from tests.test_journey_e2e import sign_up_to_preview
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        fake.webhook_targets = []
+        yield fake
+
+
+async def test_signing_through_the_webhook(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    async with WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition) as instance:
+        server.webhook_targets = [instance.url]
+        assert server.webhook_secret == WebhookBotInstance.SECRET
+        zoe = server.user(6001, "Zoe")
+        await sign_up_to_preview(zoe)
+        await zoe.press("Sign now")
+        assert "You are signer #1." in zoe.last
+        assert await instance.storage.total(petition.id) == 1
+
+
+async def test_webhook_refuses_requests_without_the_secret(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    async with (
+        WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition) as instance,
+        aiohttp.ClientSession() as http,
+    ):
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": 6002, "type": "private", "first_name": "Eve"},
+                "from": {"id": 6002, "is_bot": False, "first_name": "Eve"},
+            },
+        }
+        async with http.post(instance.url, json=update) as response:
+            assert response.status == 403
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
+        async with http.post(instance.url, json=update, headers=headers) as response:
+            assert response.status == 403
+        headers = {"X-Telegram-Bot-Api-Secret-Token": WebhookBotInstance.SECRET}
+        async with http.post(instance.url, data=b"{not json", headers=headers) as response:
+            assert response.status == 400
+        health_url = instance.url.replace(WebhookBotInstance.PATH, "/healthz")
+        async with http.get(health_url) as response:
+            assert response.status == 200
+            assert (await response.json())["total"] == 0
+    assert server.calls_for("sendMessage") == []  # nothing forged got through
+
+
+async def sign_whole_journey(user: FakeUser, semaphore: asyncio.Semaphore) -> None:
+    async with semaphore:
+        await sign_up_to_preview(
+            user, country=["Canada", "Australia", "New Zealand"][user.user_id % 3]
+        )
+        await user.press("Sign now", timeout=60)
+
+
+async def test_two_instances_on_one_database_count_exactly(
+    server: FakeBotAPI, postgres_url: str, petition: Petition
+) -> None:
+    """500 supporters through two instances; every 5th update is delivered to both."""
+    supporters = 500
+    async with (
+        WebhookBotInstance(server, postgres_url, petition) as first,
+        WebhookBotInstance(server, postgres_url, petition) as second,
+    ):
+        server.webhook_targets = [first.url, second.url]
+        server.duplicate_delivery_every = 5
+        users = [server.user(7000 + index, f"Supporter {index}") for index in range(supporters)]
+        semaphore = asyncio.Semaphore(100)
+        started = time.monotonic()
+        await asyncio.gather(*(sign_whole_journey(user, semaphore) for user in users))
+        elapsed = time.monotonic() - started
+        await server.wait_idle(timeout=60)
+        storage = first.storage
+        assert await storage.total(petition.id) == supporters
+        assert await second.storage.total(petition.id) == supporters
+        numbers = await execute_raw(storage, "SELECT number FROM signatures ORDER BY number")
+        assert [row[0] for row in numbers] == list(range(1, supporters + 1))  # unique, gapless
+        users_signed = await execute_raw(storage, "SELECT COUNT(DISTINCT user_id) FROM signatures")
+        assert users_signed == [(supporters,)]
+        assert sum((await storage.country_counts(petition.id)).values()) == supporters
+        assert await storage.recount(petition.id) == supporters  # counters never drifted
+        assert all("You are signer #" in user.last for user in users)
+        duplicates = [delivery for delivery in server.webhook_deliveries if delivery.duplicate]
+        assert duplicates, "the load balancer should have delivered some updates twice"
+        served = {delivery.url for delivery in server.webhook_deliveries if delivery.ok}
+        assert served == {first.url, second.url}
+        print(f"\n{supporters} journeys through 2 webhook instances in {elapsed:.1f} s")

@@ -17,7 +17,7 @@ from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, trans
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
 from bot.request import AiohttpRequest
-from bot.retention import retention_loop
+from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
 from bot.service import JourneyService
 from bot.settings import Settings
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 SERVICE_KEY = signing.SERVICE_KEY
 STORAGE_KEY = signing.STORAGE_KEY
-RETENTION_TASK_KEY = "retention_task"
+HOUSEKEEPING_TASK_KEY = "housekeeping_task"
 
 
 def command_list(language: str) -> list[BotCommand]:
@@ -78,20 +78,19 @@ async def _post_init(application: Application) -> None:
     service: JourneyService = application.bot_data[SERVICE_KEY]
     service.bot_username = application.bot.username
     await _publish_profile(application.bot, service.petition)
-    if service.retention_days is not None:
-        application.bot_data[RETENTION_TASK_KEY] = asyncio.create_task(
-            retention_loop(storage, service.petition, service.retention_days, service.clock),
-            name="retention",
-        )
+    application.bot_data[HOUSEKEEPING_TASK_KEY] = asyncio.create_task(
+        housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
+        name="housekeeping",
+    )
     log.info("bot @%s serving petition %r", application.bot.username, service.petition.id)
 
 
 async def _post_shutdown(application: Application) -> None:
-    retention = application.bot_data.pop(RETENTION_TASK_KEY, None)
-    if retention is not None:
-        retention.cancel()
+    housekeeping = application.bot_data.pop(HOUSEKEEPING_TASK_KEY, None)
+    if housekeeping is not None:
+        housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await retention
+            await housekeeping
     storage: Storage = application.bot_data[STORAGE_KEY]
     await storage.close()
 

@@ -1,4 +1,6 @@
-"""Retention: some time after a petition closes, its signatures are anonymised.
+"""Housekeeping: retention of signatures, and forgetting processed updates.
+
+Some time after a petition closes, its signatures are anonymised.
 
 Names and Telegram ids go; country, date and signer number stay, so every count and the
 delivery report's totals still hold. Runs in batches, each its own transaction, so it can stop
@@ -17,6 +19,8 @@ from storage.base import Storage
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_SECONDS = 3600
+# Telegram gives up redelivering an update within a day: claims older than this are useless.
+UPDATE_CLAIMS_KEPT = timedelta(days=2)
 
 
 def anonymisation_due(petition: Petition, retention_days: int | None, now: datetime) -> bool:
@@ -34,18 +38,20 @@ async def anonymise_if_due(
     return await storage.anonymize_signed_before(petition.id, now, now=now)
 
 
-async def retention_loop(
+async def housekeeping_loop(
     storage: Storage,
     petition: Petition,
-    retention_days: int,
+    retention_days: int | None,
     clock: Callable[[], datetime],
     interval: float = CHECK_INTERVAL_SECONDS,
 ) -> None:
     while True:
+        now = clock()
         try:
-            count = await anonymise_if_due(storage, petition, retention_days, clock())
+            await storage.forget_updates(now - UPDATE_CLAIMS_KEPT)
+            count = await anonymise_if_due(storage, petition, retention_days, now)
             if count:
                 log.info("anonymised %d signatures of petition %r", count, petition.id)
         except Exception:
-            log.exception("anonymisation failed; trying again in %s s", interval)
+            log.exception("housekeeping failed; trying again in %s s", interval)
         await asyncio.sleep(interval)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 
 from bot.flow import Journey, Step
-from bot.retention import anonymisation_due, anonymise_if_due
+from bot.retention import anonymisation_due, anonymise_if_due, housekeeping_loop
 from storage.base import SignatureRequest
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, make_petition
@@ -32,6 +34,32 @@ async def test_anonymise_if_due_on_storage(tmp_path: Path) -> None:
         assert await anonymise_if_due(storage, petition, 7, NOW) == 0
         assert await anonymise_if_due(storage, petition, 2, NOW) == 1
         assert await storage.total(petition.id) == 1
+        assert (await storage.personal_data(petition.id, 1)).signature is None
+    finally:
+        await storage.close()
+
+
+async def test_housekeeping_forgets_old_update_claims_and_anonymises(tmp_path: Path) -> None:
+    petition = make_petition(deadline=(NOW - timedelta(days=3)).isoformat())
+    storage = SQLiteStorage(tmp_path / "h.db")
+    await storage.open()
+    try:
+        old, fresh = NOW - timedelta(days=3), NOW
+        for update_id, when in ((1, old), (2, fresh)):
+            await storage.claim_update(9, update_id, owner="o", now=when, lease_until=when)
+        request = SignatureRequest(
+            petition.id, 1, "Ada", "CA", "en", False, False, "v1", None, NOW - timedelta(days=5)
+        )
+        await storage.sign(request, Journey(step=Step.SIGNED))
+        loop = asyncio.create_task(housekeeping_loop(storage, petition, 1, lambda: NOW, 3600))
+        async with asyncio.timeout(10):  # one round of housekeeping, however slow the machine
+            while (await storage.personal_data(petition.id, 1)).signature is not None:
+                await asyncio.sleep(0.01)
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        assert await storage.claim_update(9, 1, owner="x", now=NOW, lease_until=NOW) == "owned"
+        assert await storage.claim_update(9, 2, owner="x", now=NOW, lease_until=NOW) == "busy"
         assert (await storage.personal_data(petition.id, 1)).signature is None
     finally:
         await storage.close()

@@ -46,12 +46,17 @@ async def housekeeping_loop(
     interval: float = CHECK_INTERVAL_SECONDS,
 ) -> None:
     while True:
-        now = clock()
         try:
-            await storage.forget_updates(now - UPDATE_CLAIMS_KEPT)
-            count = await anonymise_if_due(storage, petition, retention_days, now)
-            if count:
-                log.info("anonymised %d signatures of petition %r", count, petition.id)
+            await housekeep(storage, petition, retention_days, clock())
         except Exception:
             log.exception("housekeeping failed; trying again in %s s", interval)
         await asyncio.sleep(interval)
+
+
+async def housekeep(
+    storage: Storage, petition: Petition, retention_days: int | None, now: datetime
+) -> None:
+    await storage.forget_updates(now - UPDATE_CLAIMS_KEPT)
+    count = await anonymise_if_due(storage, petition, retention_days, now)
+    if count:
+        log.info("anonymised %d signatures of petition %r", count, petition.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -10,6 +11,13 @@ from telegram.error import BadRequest, Forbidden
 from bot.screens import Screen
 
 log = logging.getLogger(__name__)
+
+
+def pseudonym(user_id: int | None) -> str:
+    """A stable stand-in for a Telegram id in logs, so logs name no one."""
+    if user_id is None:
+        return "-"
+    return hashlib.blake2b(str(user_id).encode(), digest_size=6, person=b"petition-log").hexdigest()
 
 
 def keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
@@ -31,7 +39,7 @@ async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> Message | None:
     try:
         return await bot.send_message(chat_id, screen.text, reply_markup=keyboard(screen))
     except Forbidden:
-        log.info("chat %s blocked the bot; reply dropped", chat_id)
+        log.info("chat %s blocked the bot; reply dropped", pseudonym(chat_id))
         return None
 
 
@@ -45,7 +53,7 @@ async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -
         if "not modified" in error.message.lower():
             return  # the supporter already sees exactly this screen
         # Too old to edit, deleted, or otherwise gone: the next screen comes as a new message.
-        log.info("could not edit message in chat %s (%s); sending a new one", chat_id, error)
+        log.info("could not edit in chat %s (%s); sending a new message", pseudonym(chat_id), error)
         await send_screen(bot, chat_id, screen)
     except Forbidden:
-        log.info("chat %s blocked the bot; edit dropped", chat_id)
+        log.info("chat %s blocked the bot; edit dropped", pseudonym(chat_id))

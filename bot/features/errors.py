@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from telegram import Update
@@ -12,22 +11,16 @@ from telegram.ext import Application, ContextTypes
 
 from bot.features.signing import SERVICE_KEY
 from bot.i18n import SOURCE_LANGUAGE, resolve_language, translator
+from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
-
-
-def hashed_user(user_id: int | None) -> str:
-    """A stable pseudonym for logs, so logs carry no Telegram ids."""
-    if user_id is None:
-        return "-"
-    return hashlib.blake2b(str(user_id).encode(), digest_size=6).hexdigest()
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user if isinstance(update, Update) else None
     log.error(
         "unhandled error for user %s",
-        hashed_user(user.id if user else None),
+        pseudonym(user.id if user else None),
         exc_info=context.error,
     )
     if not isinstance(update, Update):
@@ -45,9 +38,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         await context.bot.send_message(chat.id, text)
     except TelegramError:
-        log.warning(
-            "could not tell user %s about the error", hashed_user(user.id if user else None)
-        )
+        log.warning("could not tell user %s about the error", pseudonym(user.id if user else None))
 
 
 def register(application: Application) -> None:

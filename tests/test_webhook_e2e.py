@@ -109,3 +109,25 @@ async def test_two_instances_on_one_database_count_exactly(
         served = {delivery.url for delivery in server.webhook_deliveries if delivery.ok}
         assert served == {first.url, second.url}
         print(f"\n{supporters} journeys through 2 webhook instances in {elapsed:.1f} s")
+
+
+async def test_shutdown_finishes_updates_in_flight(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = await WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition).start()
+    server.webhook_targets = [instance.url]
+    server.latency = 0.3  # the reply is slow: the update is still in flight when we stop
+    storage, load, in_flight = instance.storage, instance.storage.load, asyncio.Event()
+
+    async def load_and_signal(*args: object, **kwargs: object) -> object:
+        in_flight.set()
+        return await load(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "load", load_and_signal)
+    ann = server.user(6003, "Ann")
+    update_id = ann.push_text("/start")
+    await asyncio.wait_for(in_flight.wait(), timeout=10)
+    await instance.stop()  # what SIGTERM does
+    await server.wait_delivered(update_id, timeout=10)
+    assert "Protect prisoners of conscience" in ann.last
+    assert [d.status for d in server.webhook_deliveries if d.update_id == update_id] == [200]

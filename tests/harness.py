@@ -133,3 +133,18 @@ class WebhookBotInstance:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+def raw_message(user_id: int, text: str, *, chat: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A `message` update body as Telegram sends it (commands carry a bot_command entity)."""
+    message: dict[str, Any] = {
+        "message_id": 90_000 + user_id % 1000,
+        "date": 0,
+        "text": text,
+        "chat": chat or {"id": user_id, "type": "private", "first_name": "Someone"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "Someone"},
+    }
+    if text.startswith("/"):
+        length = len(text.split(" ", 1)[0])
+        message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+    return {"message": message}

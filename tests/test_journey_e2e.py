@@ -12,7 +12,7 @@ from bot.petition import Petition
 from storage.sqlite import SQLiteStorage
 from tests.conftest import make_petition
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.harness import BotInstance
+from tests.harness import BotInstance, raw_message
 
 TITLE = "Protect prisoners of conscience"
 
@@ -307,29 +307,8 @@ async def test_closed_petition_explains_and_refuses(server: FakeBotAPI, database
 
 async def test_group_chat_points_to_a_private_chat(server: FakeBotAPI, bot: BotInstance) -> None:
     mia = server.user(1016, "Mia")
-    await mia.send_raw(
-        {
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "text": "/start@petition_test_bot",
-                "chat": {"id": -100123, "type": "supergroup", "title": "Friends"},
-                "from": {"id": 1016, "is_bot": False, "first_name": "Mia"},
-                "entities": [{"type": "bot_command", "offset": 0, "length": 24}],
-            }
-        },
-        expect_reply=False,
-    )
-    replies = [
-        call for call in server.calls_for("sendMessage") if int(call.params["chat_id"]) == -100123
-    ]
-    for _ in range(50):
-        if replies:
-            break
-        await asyncio.sleep(0.05)
-        replies = [
-            call
-            for call in server.calls_for("sendMessage")
-            if int(call.params["chat_id"]) == -100123
-        ]
-    assert replies and "open a private chat" in replies[0].params["text"]
+    group = {"id": -100123, "type": "supergroup", "title": "Friends"}
+    # The reply goes to the group, and only says where to sign.
+    await mia.send_raw(raw_message(1016, "/start@petition_test_bot", chat=group))
+    replies = server.replies_to(-100123)
+    assert len(replies) == 1 and "open a private chat" in replies[0]

@@ -10,7 +10,7 @@ import pytest
 
 from bot.petition import Petition
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.harness import BotInstance
+from tests.harness import BotInstance, raw_message
 from tests.test_journey_e2e import sign_up_to_preview, signature_rows
 
 
@@ -83,19 +83,7 @@ async def test_garbage_at_every_step_never_breaks_the_journey(
     await olga.send("/start")
     for text in GARBAGE_TEXTS:
         if text.startswith("/start@another_bot"):
-            await olga.send_raw(
-                {
-                    "message": {
-                        "message_id": 20_000,
-                        "date": 0,
-                        "text": text,
-                        "chat": {"id": 2001, "type": "private", "first_name": "Olga"},
-                        "from": {"id": 2001, "is_bot": False, "first_name": "Olga"},
-                        "entities": [{"type": "bot_command", "offset": 0, "length": len(text)}],
-                    }
-                },
-                expect_reply=False,
-            )
+            await olga.send_raw(raw_message(2001, text), expect_reply=False)
             await olga.expect_silence(0.2)
             continue
         await olga.send(text)
@@ -191,19 +179,7 @@ async def test_blocked_supporter_is_silence_not_a_crash(
     tess = server.user(2006, "Tess")
     await tess.send("/start")
     server.block(2006)
-    await tess.send_raw(
-        {
-            "message": {
-                "message_id": 30_000,
-                "date": 0,
-                "text": "/status",
-                "chat": {"id": 2006, "type": "private", "first_name": "Tess"},
-                "from": {"id": 2006, "is_bot": False, "first_name": "Tess"},
-                "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
-            }
-        },
-        expect_reply=False,
-    )
+    await tess.send_raw(raw_message(2006, "/status"), expect_reply=False)
     await tess.expect_silence(0.3)
     server.unblock(2006)
     await tess.send("/status")

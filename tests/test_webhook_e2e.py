@@ -13,7 +13,7 @@ import pytest
 from bot.petition import Petition
 from tests.conftest import execute_raw
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.harness import WebhookBotInstance
+from tests.harness import WebhookBotInstance, raw_message
 from tests.test_journey_e2e import sign_up_to_preview
 
 
@@ -44,16 +44,7 @@ async def test_webhook_refuses_requests_without_the_secret(
         WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition) as instance,
         aiohttp.ClientSession() as http,
     ):
-        update = {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "text": "/start",
-                "chat": {"id": 6002, "type": "private", "first_name": "Eve"},
-                "from": {"id": 6002, "is_bot": False, "first_name": "Eve"},
-            },
-        }
+        update = {"update_id": 1, **raw_message(6002, "/start")}
         async with http.post(instance.url, json=update) as response:
             assert response.status == 403
         headers = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}

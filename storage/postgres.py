@@ -27,6 +27,7 @@ from storage.base import (
 )
 
 MAX_REFERRAL_CODE_ATTEMPTS = 5
+APPLICATION_NAME = "petition-bot"  # how our connections show up in pg_stat_activity
 # Any constant works: it only has to be the same for every instance of this bot.
 MIGRATION_LOCK_KEY = 7_402_117_003
 SCHEMA_PARAMETER = "schema"
@@ -52,7 +53,9 @@ class PostgresStorage:
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        settings = {"search_path": self.schema} if self.schema else None
+        settings = {"application_name": APPLICATION_NAME}
+        if self.schema:
+            settings["search_path"] = self.schema
         if self.schema:
             connection = await asyncpg.connect(self.dsn)
             try:

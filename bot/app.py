@@ -12,7 +12,7 @@ from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, LinkPrevie
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
-from bot.features import errors, groups, once, signing
+from bot.features import errors, groups, once, signing, throttle
 from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
@@ -123,6 +123,9 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
     application.bot_data[STORAGE_KEY] = storage
     service = JourneyService(storage, petition, retention_days=settings.retention_days)
     signing.register(application, service)
+    throttle.register(
+        application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst
+    )
     once.register(application, take_over=settings.webhook_url is None)
     groups.register(application)
     errors.register(application)

@@ -9,6 +9,8 @@ multipart when there is a file.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 import aiohttp
@@ -27,7 +29,11 @@ class AiohttpRequest(BaseRequest):
         write_timeout: float | None = 5.0,
         connect_timeout: float | None = 5.0,
         media_write_timeout: float | None = 20.0,
+        retries: int = 3,
+        backoff: float = 0.25,
     ) -> None:
+        self.retries = retries
+        self.backoff = backoff
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
@@ -76,15 +82,34 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(
             total=total, sock_connect=connect, sock_read=read, connect=pool
         )
-        try:
-            async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
-            ) as response:
-                return response.status, await response.read()
-        except TimeoutError as error:
-            raise TimedOut from error
-        except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{error.__class__.__name__}: {error}") from error
+        # A 5xx answer or a connection that never got through is tried again, with backoff.
+        # A timeout after sending is only retried where doing it twice is harmless: a message
+        # that reached Telegram but whose answer was lost must not be sent twice.
+        repeatable = not url.rsplit("/", 1)[-1].startswith(_CREATES_MESSAGES)
+        for attempt in range(self.retries + 1):
+            last_try = attempt == self.retries
+            try:
+                async with self._session.request(
+                    method, url, data=_body(request_data), timeout=timeout
+                ) as response:
+                    status, content = response.status, await response.read()
+                if status < 500 or last_try:
+                    return status, content
+            except TimeoutError as error:
+                if last_try or not repeatable:
+                    raise TimedOut from error
+            except aiohttp.ClientConnectorError as error:  # nothing was sent
+                if last_try:
+                    raise NetworkError(f"aiohttp.{error.__class__.__name__}: {error}") from error
+            except aiohttp.ClientError as error:
+                if last_try or not repeatable:
+                    raise NetworkError(f"aiohttp.{error.__class__.__name__}: {error}") from error
+            await asyncio.sleep(self.backoff * 2**attempt * random.uniform(0.5, 1.0))
+        raise AssertionError("unreachable")
+
+
+# Bot API methods that create something new each time they are called.
+_CREATES_MESSAGES = ("send", "forward", "copy")
 
 
 def _body(request_data: RequestData | None) -> Any:

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     max_concurrent_updates: int = Field(default=256, ge=1)
     # Outgoing Bot API calls per second across the bot (Telegram's guidance is about 30); 0 = off.
     api_rate_limit: float = Field(default=30.0, ge=0)
+    # Per supporter: updates per second, sustained, and the burst allowed above it (0 = off).
+    user_rate_limit: float = Field(default=1.0, ge=0)
+    user_rate_burst: int = Field(default=20, ge=1)
     # Seconds getUpdates waits on the server for new updates (long polling).
     polling_timeout: int = Field(default=30, ge=0, le=50)
     # Webhook mode (unset: long polling). The public HTTPS URL Telegram posts updates to, and

@@ -26,6 +26,7 @@ def settings_for(server: FakeBotAPI, database_url: str, **overrides: Any) -> Set
         "telegram_api_url": server.url,
         "database_url": database_url,
         "api_rate_limit": 0,
+        "user_rate_limit": 0,  # tests click faster than people; the throttle has its own tests
         "polling_timeout": 5,
     }
     values.update(overrides)

@@ -170,7 +170,7 @@ async def test_rate_limit_and_server_errors_are_retried(
     server.fail_next("sendMessage", status=429, retry_after=1)
     await sam.send("/start")
     assert "Protect prisoners of conscience" in sam.last
-    assert len([call for call in server.calls_for("sendMessage")]) >= 2
+    assert [call.ok for call in server.calls_for("sendMessage")] == [False, True]
 
 
 async def test_blocked_supporter_is_silence_not_a_crash(
@@ -260,3 +260,25 @@ async def test_button_on_a_message_too_old_to_show_gets_a_new_message(
     )
     assert "Where do you live?" in vera.last
     assert len(vera.messages) == 2
+
+
+async def test_server_errors_are_retried_with_backoff(server: FakeBotAPI, bot: BotInstance) -> None:
+    xena = server.user(2010, "Xena")
+    server.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
+    await xena.send("/start")
+    assert "Protect prisoners of conscience" in xena.last
+    statuses = [call.ok for call in server.calls_for("sendMessage")]
+    assert statuses == [False, False, True]
+
+
+async def test_an_edit_failing_three_times_still_lands(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    """The Bot API is briefly broken: the screen still changes, in place, exactly once."""
+    async with BotInstance(server, f"sqlite:///{tmp_path}/n.db", petition):
+        yuri = server.user(2011, "Yuri")
+        await yuri.send("/start")
+        server.fail_next("editMessageText", status=500, times=3)
+        await yuri.press("Sign the petition")
+        assert "Where do you live?" in yuri.last
+        assert len(yuri.messages) == 1

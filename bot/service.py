@@ -57,6 +57,8 @@ class JourneyService:
     ) -> Reply:
         petition = self.petition
         record = await self.storage.load(petition.id, supporter.user_id)
+        if record.blocked:  # they are writing to us, so they no longer block the bot
+            await self.storage.set_blocked(petition.id, supporter.user_id, None)
         language = resolve_language(
             record.language, supporter.language_code, petition.default_language
         )
@@ -124,6 +126,10 @@ class JourneyService:
             view = replace(view, personal_data=personal)
         screen = render_info(outcome.info, view) if outcome.info else render(new_journey, view)
         return Reply(screen, language, signed_now=outcome.sign and new_journey.step == Step.SIGNED)
+
+    async def mark_blocked(self, user_id: int) -> None:
+        """A message to this supporter failed with 403: skip them until they write again."""
+        await self.storage.set_blocked(self.petition.id, user_id, self.clock())
 
     def _signature_request(
         self, supporter: Supporter, journey: Journey, language: str, now: datetime

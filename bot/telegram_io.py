@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden
 
 from bot.screens import Screen
@@ -34,26 +34,32 @@ def keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
     )
 
 
-async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> Message | None:
-    """Send a new message; a supporter who blocked the bot gets deliberate silence."""
+async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> bool:
+    """Send a new message; False when the supporter has blocked the bot (never retried)."""
     try:
-        return await bot.send_message(chat_id, screen.text, reply_markup=keyboard(screen))
+        await bot.send_message(chat_id, screen.text, reply_markup=keyboard(screen))
     except Forbidden:
         log.info("chat %s blocked the bot; reply dropped", pseudonym(chat_id))
-        return None
+        return False
+    return True
 
 
-async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -> None:
-    """Show the screen in place of the pressed message, or as a new message if that fails."""
+async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -> bool:
+    """Show the screen in place of the pressed message, or as a new message if that fails.
+
+    False when the supporter has blocked the bot.
+    """
     try:
         await bot.edit_message_text(
             screen.text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard(screen)
         )
     except BadRequest as error:
         if "not modified" in error.message.lower():
-            return  # the supporter already sees exactly this screen
+            return True  # the supporter already sees exactly this screen
         # Too old to edit, deleted, or otherwise gone: the next screen comes as a new message.
         log.info("could not edit in chat %s (%s); sending a new message", pseudonym(chat_id), error)
-        await send_screen(bot, chat_id, screen)
+        return await send_screen(bot, chat_id, screen)
     except Forbidden:
         log.info("chat %s blocked the bot; edit dropped", pseudonym(chat_id))
+        return False
+    return True

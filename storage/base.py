@@ -33,6 +33,7 @@ class UserRecord:
     language: str | None
     signature: Signature | None
     total: int
+    blocked: bool = False  # a message to them failed with 403 since they last wrote
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,11 @@ class Storage(Protocol):
         """
 
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData: ...
+
+    async def set_blocked(
+        self, petition_id: str, user_id: int, blocked_at: datetime | None
+    ) -> None:
+        """Remember that a signer blocked the bot (None: they wrote again, so they did not)."""
 
     async def anonymize_signed_before(
         self, petition_id: str, cutoff: datetime, *, now: datetime, batch_size: int = 500

@@ -104,7 +104,7 @@ class PostgresStorage:
         row = await self.pool.fetchrow(
             """
             SELECT j.step, j.answers, j.message_id, j.language,
-                   s.number, s.signed_at, s.country, s.referral_code,
+                   s.number, s.signed_at, s.country, s.referral_code, s.blocked_at,
                    (SELECT total FROM petition_counts WHERE petition_id = $1) AS total
             FROM (SELECT 1) AS one
             LEFT JOIN journeys j ON j.petition_id = $1 AND j.user_id = $2
@@ -120,7 +120,24 @@ class PostgresStorage:
             if row["number"] is not None
             else None
         )
-        return UserRecord(journey, row["message_id"], row["language"], signature, row["total"] or 0)
+        return UserRecord(
+            journey,
+            row["message_id"],
+            row["language"],
+            signature,
+            row["total"] or 0,
+            row["blocked_at"] is not None,
+        )
+
+    async def set_blocked(
+        self, petition_id: str, user_id: int, blocked_at: datetime | None
+    ) -> None:
+        await self.pool.execute(
+            "UPDATE signatures SET blocked_at = $3 WHERE petition_id = $1 AND user_id = $2",
+            petition_id,
+            user_id,
+            blocked_at,
+        )
 
     async def save_journey(
         self,

@@ -122,7 +122,7 @@ class SQLiteStorage:
     async def load(self, petition_id: str, user_id: int) -> UserRecord:
         query = """
             SELECT j.step, j.answers, j.message_id, j.language,
-                   s.number, s.signed_at, s.country, s.referral_code,
+                   s.number, s.signed_at, s.country, s.referral_code, s.blocked_at,
                    (SELECT total FROM petition_counts WHERE petition_id = :p)
             FROM (SELECT 1)
             LEFT JOIN journeys j ON j.petition_id = :p AND j.user_id = :u
@@ -131,14 +131,27 @@ class SQLiteStorage:
         async with self._read_db.execute(query, {"p": petition_id, "u": user_id}) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        step, answers, message_id, language, number, signed_at, country, code, total = row
+        step, answers, message_id, language, number, signed_at, country, code, blocked, total = row
         journey = journey_from_row(step, answers) if step is not None else None
         signature = (
             Signature(number, datetime.fromisoformat(signed_at), country, code)
             if number is not None
             else None
         )
-        return UserRecord(journey, message_id, language, signature, total or 0)
+        return UserRecord(journey, message_id, language, signature, total or 0, blocked is not None)
+
+    async def set_blocked(
+        self, petition_id: str, user_id: int, blocked_at: datetime | None
+    ) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE signatures SET blocked_at = :at WHERE petition_id = :p AND user_id = :u",
+                {
+                    "p": petition_id,
+                    "u": user_id,
+                    "at": blocked_at.isoformat() if blocked_at else None,
+                },
+            )
 
     async def save_journey(
         self,

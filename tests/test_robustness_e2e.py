@@ -173,17 +173,21 @@ async def test_rate_limit_and_server_errors_are_retried(
     assert [call.ok for call in server.calls_for("sendMessage")] == [False, True]
 
 
-async def test_blocked_supporter_is_silence_not_a_crash(
+async def test_blocked_supporter_is_marked_not_retried(
     server: FakeBotAPI, bot: BotInstance
 ) -> None:
     tess = server.user(2006, "Tess")
-    await tess.send("/start")
+    await sign_up_to_preview(tess)
+    await tess.press("Sign now")
     server.block(2006)
     await tess.send_raw(raw_message(2006, "/status"), expect_reply=False)
     await tess.expect_silence(0.3)
+    assert [call.ok for call in server.calls_for("sendMessage")] == [True, False]  # no retry
+    assert (await bot.storage.load(bot.petition.id, 2006)).blocked is True
     server.unblock(2006)
-    await tess.send("/status")
-    assert "people have signed" in tess.last
+    await tess.send("/status")  # writing again shows they no longer block the bot
+    assert "as signer #1" in tess.last
+    assert (await bot.storage.load(bot.petition.id, 2006)).blocked is False
 
 
 async def test_a_flooding_user_does_not_starve_others(

@@ -263,3 +263,14 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     assert await second.claim_update(1, 102, owner="b", take_over=True, **claim) == Claim.OWNED
     assert await first.forget_updates(NOW + timedelta(days=1)) == 4
     assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED
+
+
+async def test_blocked_flag_round_trips(storage: Storage) -> None:
+    await storage.sign(request_for(1), SIGNED)
+    assert (await storage.load(PETITION, 1)).blocked is False
+    await storage.set_blocked(PETITION, 1, NOW)
+    assert (await storage.load(PETITION, 1)).blocked is True
+    await storage.set_blocked(PETITION, 1, None)
+    assert (await storage.load(PETITION, 1)).blocked is False
+    await storage.set_blocked(PETITION, 2, NOW)  # not a signer: nothing to mark, no error
+    assert (await storage.load(PETITION, 2)).blocked is False

@@ -47,8 +47,10 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     event = decode_text(message.text or "", context.bot.username or "")
     if event is None:
         return
-    reply = await service_of(context).handle(supporter_of(message.from_user), event)
-    await send_screen(context.bot, message.chat_id, reply.screen)
+    service = service_of(context)
+    reply = await service.handle(supporter_of(message.from_user), event)
+    if not await send_screen(context.bot, message.chat_id, reply.screen):
+        await service.mark_blocked(message.from_user.id)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -61,15 +63,20 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = query.message
         if message is None or message.chat.type != ChatType.PRIVATE:
             return  # a button on an inline-mode or group message: nothing to do here
-        reply = await service_of(context).handle(
+        service = service_of(context)
+        reply = await service.handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
             message_id=message.message_id,
         )
         if isinstance(message, Message):
-            await edit_screen(context.bot, message.chat.id, message.message_id, reply.screen)
+            shown = await edit_screen(
+                context.bot, message.chat.id, message.message_id, reply.screen
+            )
         else:  # deleted, or too old for Telegram to show us: answer with a new message
-            await send_screen(context.bot, message.chat.id, reply.screen)
+            shown = await send_screen(context.bot, message.chat.id, reply.screen)
+        if not shown:
+            await service.mark_blocked(query.from_user.id)
     finally:
         await answered
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from telegram import Update
 
 from bot.app import build_application
+from bot.logs import configure_logging
 from bot.petition import PetitionFileError, load_petition
 from bot.sandbox import run_sandbox
 from bot.screens import check_petition_fits
@@ -49,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
         settings = configure(arguments)
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        configure_logging(settings.log_level, settings.log_format)
         petition = load_petition(settings.petition_file)
         check_petition_fits(petition)
         try:

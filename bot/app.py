@@ -128,5 +128,5 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
     )
     once.register(application, take_over=settings.webhook_url is None)
     groups.register(application)
-    errors.register(application)
+    errors.register(application, settings.admin_ids)
     return application

@@ -1,8 +1,18 @@
-"""The last resort: log the failure, and tell the supporter something helpful."""
+"""The last resort: log the failure, tell the supporter something helpful, alert the admins.
+
+Admins hear about each kind of failure at most once per `ALERT_INTERVAL`, so a broken database
+at peak time sends them one message, not ten thousand. Alerts name no one and carry no error
+text (which may quote personal data): the kind of error and where it happened; the log has
+the rest.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+import traceback
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -15,6 +25,45 @@ from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
 
+ALERTS_KEY = "error_alerts"
+ALERT_INTERVAL = 600.0
+
+
+class AdminAlerts:
+    def __init__(
+        self,
+        admin_ids: frozenset[int],
+        *,
+        interval: float = ALERT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.admin_ids = admin_ids
+        self.interval = interval
+        self.clock = clock
+        self._last_sent: dict[str, float] = {}
+
+    def due(self, kind: str) -> bool:
+        """Whether this kind of error may be reported now (and note that it was)."""
+        now = self.clock()
+        last = self._last_sent.get(kind)
+        if last is not None and now - last < self.interval:
+            return False
+        self._last_sent[kind] = now
+        return True
+
+
+def describe(error: BaseException | None) -> str:
+    """`KindOfError at file.py:123 (function)`: where in our code it happened, no message."""
+    if error is None:
+        return "unknown error"
+    frames = traceback.extract_tb(error.__traceback__)
+    ours = [frame for frame in frames if "/bot/" in frame.filename or "/storage/" in frame.filename]
+    place = ours[-1] if ours else (frames[-1] if frames else None)
+    where = (
+        f" at {place.filename.rsplit('/', 1)[-1]}:{place.lineno} ({place.name})" if place else ""
+    )
+    return f"{type(error).__name__}{where}"
+
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user if isinstance(update, Update) else None
@@ -23,13 +72,14 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         pseudonym(user.id if user else None),
         exc_info=context.error,
     )
+    service = context.bot_data.get(SERVICE_KEY)
+    default = service.petition.default_language if service else SOURCE_LANGUAGE
+    await _alert_admins(context, default)
     if not isinstance(update, Update):
         return
     chat = update.effective_chat
     if chat is None or chat.type != ChatType.PRIVATE:
         return
-    service = context.bot_data.get(SERVICE_KEY)
-    default = service.petition.default_language if service else SOURCE_LANGUAGE
     language = resolve_language(None, user.language_code if user else None, default)
     text = translator(language).gettext(
         "Sorry, something went wrong on our side. Please try again in a moment: "
@@ -41,5 +91,24 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("could not tell user %s about the error", pseudonym(user.id if user else None))
 
 
-def register(application: Application) -> None:
+async def _alert_admins(context: ContextTypes.DEFAULT_TYPE, language: str) -> None:
+    alerts: AdminAlerts | None = context.bot_data.get(ALERTS_KEY)
+    kind = describe(context.error)
+    if alerts is None or not alerts.admin_ids or not alerts.due(kind):
+        return
+    text = (
+        translator(language)
+        .gettext(
+            "⚠️ The bot hit an unexpected error: {error}. Supporters were asked to try again; "
+            "the log has the details. Further errors of this kind are not reported for ten minutes."
+        )
+        .format(error=kind)
+    )
+    for admin_id in alerts.admin_ids:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(admin_id, text, parse_mode=None)
+
+
+def register(application: Application, admin_ids: frozenset[int]) -> None:
+    application.bot_data[ALERTS_KEY] = AdminAlerts(admin_ids)
     application.add_error_handler(on_error)

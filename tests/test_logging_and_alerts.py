@@ -1,0 +1,87 @@
+"""Logs name no one; unexpected errors reach the admins, once per kind per ten minutes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.features.errors import AdminAlerts, describe
+from bot.logs import JsonFormatter
+from bot.petition import Petition
+from tests.fakes import FakeBotAPI
+from tests.harness import BotInstance
+from tests.test_journey_e2e import sign_up_to_preview
+
+ADMIN = 424242
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+def test_json_log_lines_parse() -> None:
+    record = logging.LogRecord("bot.x", logging.WARNING, __file__, 1, "hello %s", ("ü",), None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["level"] == "WARNING" and entry["message"] == "hello ü"
+    assert entry["logger"] == "bot.x" and entry["time"].endswith("+00:00")
+
+
+def test_alerts_are_rate_limited_per_kind() -> None:
+    now = [0.0]
+    alerts = AdminAlerts(frozenset({1}), interval=600, clock=lambda: now[0])
+    assert alerts.due("A") and not alerts.due("A") and alerts.due("B")
+    now[0] = 601
+    assert alerts.due("A")
+
+
+def test_describe_names_the_place_not_the_message() -> None:
+    try:
+        raise ValueError("secret personal data")
+    except ValueError as error:
+        text = describe(error)
+    assert text.startswith("ValueError at test_logging_and_alerts.py:")
+    assert "secret" not in text
+
+
+async def test_logs_carry_no_telegram_ids(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot")
+    caplog.set_level(logging.DEBUG, logger="storage")
+    async with BotInstance(server, f"sqlite:///{tmp_path}/l.db", petition):
+        user = server.user(987654321, "Private Person")
+        await sign_up_to_preview(user)
+        server.block(987654321)
+        await user.press("Sign now", expect_reply=False)
+    assert any("blocked the bot" in record.getMessage() for record in caplog.records)
+    for record in caplog.records:
+        assert "987654321" not in record.getMessage()
+        assert "Private Person" not in record.getMessage()
+
+
+async def test_admins_are_alerted_once_about_a_failure(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with BotInstance(
+        server, f"sqlite:///{tmp_path}/a.db", petition, admin_ids=str(ADMIN)
+    ) as bot:
+        admin = server.user(ADMIN, "Admin")
+        await admin.send("/help")  # the admin has talked to the bot, so it may write to them
+
+        async def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("database went away")
+
+        monkeypatch.setattr(bot.storage, "load", broken)
+        for user_id in (8101, 8102, 8103):
+            supporter = server.user(user_id, "S")
+            await supporter.send("/status")
+            assert "something went wrong on our side" in supporter.last
+        alerts = [text for text in server.replies_to(ADMIN) if "unexpected error" in text]
+        assert len(alerts) == 1
+        assert "RuntimeError at" in alerts[0] and "database went away" not in alerts[0]

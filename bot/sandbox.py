@@ -80,8 +80,8 @@ async def run_sandbox(
         actions: list[str | None] = []
         while True:
             if event is not None:
-                reply = await service.handle(supporter, event)
-                text, actions = format_screen(reply.screen, color=color)
+                screen = await service.handle(supporter, event)
+                text, actions = format_screen(screen, color=color)
                 out.write(f"{'─' * 60}\n{text}\n")
             out.write("> ")
             out.flush()

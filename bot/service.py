@@ -29,13 +29,6 @@ class Supporter:
     language_code: str | None = None  # as Telegram reports it, e.g. "pt-br"
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    screen: Screen
-    language: str
-    signed_now: bool = False
-
-
 class JourneyService:
     def __init__(
         self,
@@ -54,7 +47,8 @@ class JourneyService:
 
     async def handle(
         self, supporter: Supporter, event: Event, *, message_id: int | None = None
-    ) -> Reply:
+    ) -> Screen:
+        """Apply the supporter's event to their journey and say what to show them."""
         petition = self.petition
         record = await self.storage.load(petition.id, supporter.user_id)
         if record.blocked:  # they are writing to us, so they no longer block the bot
@@ -82,31 +76,27 @@ class JourneyService:
             signature, total = result.signature, result.total
             if not result.created:  # a double tap or a race: show the first signature
                 new_journey = replace(new_journey, step=Step.DONE)
-        elif outcome.withdraw:
-            remaining = await self.storage.withdraw(petition.id, supporter.user_id)
-            signature = None  # gone now, or already gone (a double tap)
-            total = remaining if remaining is not None else await self.storage.total(petition.id)
-            await self.storage.save_journey(
-                petition.id,
-                supporter.user_id,
-                new_journey,
-                message_id=message_id or record.message_id,
-                language=None,
-                now=now,
-            )
-        elif (
-            new_journey != journey
-            or outcome.language is not None
-            or (message_id is not None and message_id != record.message_id)
-        ):
-            await self.storage.save_journey(
-                petition.id,
-                supporter.user_id,
-                new_journey,
-                message_id=message_id or record.message_id,
-                language=outcome.language,
-                now=now,
-            )
+        else:
+            if outcome.withdraw:
+                remaining = await self.storage.withdraw(petition.id, supporter.user_id)
+                signature = None  # gone now, or already gone (a double tap)
+                total = (
+                    remaining if remaining is not None else await self.storage.total(petition.id)
+                )
+            if (
+                outcome.withdraw
+                or new_journey != journey
+                or outcome.language is not None
+                or (message_id is not None and message_id != record.message_id)
+            ):
+                await self.storage.save_journey(
+                    petition.id,
+                    supporter.user_id,
+                    new_journey,
+                    message_id=message_id or record.message_id,
+                    language=outcome.language,
+                    now=now,
+                )
         view = View(
             petition=petition,
             t=translator(language),
@@ -124,8 +114,7 @@ class JourneyService:
         elif outcome.info is Info.MY_DATA:
             personal = await self.storage.personal_data(petition.id, supporter.user_id)
             view = replace(view, personal_data=personal)
-        screen = render_info(outcome.info, view) if outcome.info else render(new_journey, view)
-        return Reply(screen, language, signed_now=outcome.sign and new_journey.step == Step.SIGNED)
+        return render_info(outcome.info, view) if outcome.info else render(new_journey, view)
 
     async def mark_blocked(self, user_id: int) -> None:
         """A message to this supporter failed with 403: skip them until they write again."""

@@ -48,8 +48,8 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if event is None:
         return
     service = service_of(context)
-    reply = await service.handle(supporter_of(message.from_user), event)
-    if not await send_screen(context.bot, message.chat_id, reply.screen):
+    screen = await service.handle(supporter_of(message.from_user), event)
+    if not await send_screen(context.bot, message.chat_id, screen):
         await service.mark_blocked(message.from_user.id)
 
 
@@ -64,17 +64,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if message is None or message.chat.type != ChatType.PRIVATE:
             return  # a button on an inline-mode or group message: nothing to do here
         service = service_of(context)
-        reply = await service.handle(
+        screen = await service.handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
             message_id=message.message_id,
         )
         if isinstance(message, Message):
-            shown = await edit_screen(
-                context.bot, message.chat.id, message.message_id, reply.screen
-            )
+            shown = await edit_screen(context.bot, message.chat.id, message.message_id, screen)
         else:  # deleted, or too old for Telegram to show us: answer with a new message
-            shown = await send_screen(context.bot, message.chat.id, reply.screen)
+            shown = await send_screen(context.bot, message.chat.id, screen)
         if not shown:
             await service.mark_blocked(query.from_user.id)
     finally:

@@ -264,11 +264,11 @@ def _on_command(journey: Journey, command: Command) -> Outcome:
 
 
 def _on_text(journey: Journey, text: str, facts: Facts) -> Outcome:
-    if not text.strip():  # a sticker, photo or other message without text
+    printable = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+    if not printable.strip():  # a sticker, a photo, or only invisible characters
         notice = Notice.TEXT_EXPECTED if journey.step in TEXT_STEPS else Notice.USE_BUTTONS
         return Outcome(journey, notice=notice)
     if journey.step in (Step.COUNTRY, Step.SEARCH):
-        printable = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
         query = " ".join(printable.split())[:SEARCH_QUERY_MAX_LENGTH]
         matches = tuple(search_countries(query, facts.language))
         searching = replace(journey, step=Step.SEARCH, country_matches=matches)

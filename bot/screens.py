@@ -100,9 +100,7 @@ def progress_text(view: View) -> str:
 
 
 def _targets_text(view: View) -> str:
-    names = [
-        f"{flag(code)} {country_name(code, view.t.language)}" for code in view.petition.targets
-    ]
+    names = [escape(_country_label(code, view.t)) for code in view.petition.targets]
     label = view.t.gettext("Addressed to the governments of:")
     return f"{label} {', '.join(names)}"
 
@@ -259,7 +257,7 @@ def _minimum_age(journey: Journey, view: View) -> int:
 def _age(journey: Journey, view: View) -> Screen:
     t = view.t
     age = t.number(_minimum_age(journey, view))
-    country = country_name(journey.country or "", t.language)
+    country = escape(country_name(journey.country or "", t.language))
     body = t.gettext(
         "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
         "guardian's consent to sign."
@@ -334,6 +332,7 @@ def _name(journey: Journey, view: View) -> Screen:
 
 
 def _country_label(code: str | None, t: Translator) -> str:
+    """Flag and name as plain text (a button label); escape it for message HTML."""
     return f"{flag(code or '')} {country_name(code or '', t.language)}"
 
 
@@ -346,7 +345,7 @@ def _preview(journey: Journey, view: View) -> Screen:
         "",
         t.gettext("Petition: {title}").format(title=text.title),
         t.gettext("Name: {name}").format(name=t.isolate(escape(journey.name or ""))),
-        t.gettext("Country: {country}").format(country=_country_label(journey.country, t)),
+        t.gettext("Country: {country}").format(country=escape(_country_label(journey.country, t))),
         t.gettext("Updates by Telegram: {answer}").format(
             answer=yes if journey.wants_updates else no
         ),
@@ -514,7 +513,7 @@ def _top_countries(view: View) -> str:
         "Signatures from {count} country:", "Signatures from {count} countries:", len(counts)
     ).format(count=t.number(len(counts)))
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_COUNTRIES]
-    lines = [f"{_country_label(code, t)}: {t.number(count)}" for code, count in top]
+    lines = [f"{escape(_country_label(code, t))}: {t.number(count)}" for code, count in top]
     return "\n".join([heading, *lines])
 
 
@@ -557,7 +556,9 @@ def _my_data(view: View) -> str:
                 number=t.number(data.number or 0), date=t.date(signed.signed_at)
             ),
             t.gettext("Name: {name}").format(name=t.isolate(escape(signed.name))),
-            t.gettext("Country: {country}").format(country=_country_label(signed.country, t)),
+            t.gettext("Country: {country}").format(
+                country=escape(_country_label(signed.country, t))
+            ),
             t.gettext("Language: {language}").format(language=language_name(signed.language)),
             t.gettext("Updates by Telegram: {answer}").format(
                 answer=yes if signed.wants_updates else no
@@ -606,6 +607,8 @@ _INFO_RENDERERS = {
 # --- limits ----------------------------------------------------------------------------------
 
 _TAG = re.compile(r"<[^>]+>")
+# Telegram refuses a whole message over one "&" that does not start an entity.
+_BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);)")
 
 
 def visible_length(html_text: str) -> int:
@@ -638,6 +641,12 @@ def check_petition_fits(petition: Petition, now: datetime | None = None) -> None
         ]
         screens += [render_info(info, view) for info in Info]
         for screen in screens:
+            bare = _BARE_AMPERSAND.search(screen.text)
+            if bare is not None:
+                raise PetitionFileError(
+                    f"PETITION_FILE: text.{language} has a bare '&' (near "
+                    f"{screen.text[max(bare.start() - 20, 0) : bare.start() + 20]!r}): write &amp;"
+                )
             length = visible_length(screen.text)
             if length > MAX_MESSAGE_LENGTH:
                 raise PetitionFileError(

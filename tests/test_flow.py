@@ -360,3 +360,8 @@ def test_withdraw_without_signature(petition: Petition) -> None:
 def test_mydata_is_information(petition: Petition) -> None:
     outcome = step(Journey(step=Step.NAME), Command("mydata"), facts(petition))
     assert (outcome.info, outcome.journey.step) == (Info.MY_DATA, Step.NAME)
+
+
+def test_only_invisible_characters_count_as_no_text(petition: Petition) -> None:
+    outcome = step(Journey(step=Step.SEARCH), Typed("\u200b\u202e "), facts(petition))
+    assert outcome.notice == Notice.TEXT_EXPECTED

@@ -312,3 +312,24 @@ async def test_group_chat_points_to_a_private_chat(server: FakeBotAPI, bot: BotI
     await mia.send_raw(raw_message(1016, "/start@petition_test_bot", chat=group))
     replies = server.replies_to(-100123)
     assert len(replies) == 1 and "open a private chat" in replies[0]
+
+
+async def test_countries_with_an_ampersand_in_their_name(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    """ "Bosnia & Herzegovina" must reach Telegram as valid HTML on every screen."""
+    nadia = server.user(1017, "Nadia")
+    await nadia.send("/start")
+    await nadia.press("Sign the petition")
+    await nadia.send("Bosnia")
+    await nadia.press("Bosnia & Herzegovina")
+    assert "In Bosnia & Herzegovina, people under 16" in nadia.last
+    await nadia.press("or older")
+    await nadia.press("I agree")
+    await nadia.press("Use this name")
+    assert "Country: 🇧🇦 Bosnia & Herzegovina" in nadia.last
+    await nadia.press("Sign now")
+    await nadia.send("/status")
+    assert "Bosnia & Herzegovina: 1" in nadia.last
+    await nadia.send("/mydata")
+    assert "Bosnia & Herzegovina" in nadia.last

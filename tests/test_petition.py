@@ -163,3 +163,31 @@ def test_goal_rises_to_the_next_round_step(goal: int, count: int, expected: int)
 
 def test_goal_does_not_rise_when_disabled() -> None:
     assert current_goal(50, 80, auto_raise=False) == 50
+
+
+def test_bare_ampersand_in_petition_text_fails_at_start() -> None:
+    petition = make_petition(
+        text={
+            "en": {
+                "title": "Cats & dogs",
+                "summary": "S",
+                "demands": ["D"],
+                "consent": "C",
+                "privacy": "P",
+            }
+        }
+    )
+    with pytest.raises(PetitionFileError, match="bare '&'"):
+        check_petition_fits(petition, NOW)
+    fine = make_petition(
+        text={
+            "en": {
+                "title": "Cats &amp; dogs",
+                "summary": "S",
+                "demands": ["D"],
+                "consent": "C",
+                "privacy": "P",
+            }
+        }
+    )
+    check_petition_fits(fine, NOW)

@@ -29,11 +29,11 @@ class StallingServer:
         return web.json_response({"ok": True, "result": True})
 
 
-ServerFactory = Callable[["StallingServer"], Awaitable[str]]
+ServerFactory = Callable[[StallingServer], Awaitable[str]]
 
 
 @pytest.fixture
-async def make_server() -> AsyncIterator[Callable[[StallingServer], Awaitable[str]]]:
+async def make_server() -> AsyncIterator[ServerFactory]:
     runners: list[web.AppRunner] = []
 
     async def start(server: StallingServer) -> str:

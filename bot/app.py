@@ -7,13 +7,12 @@ import contextlib
 import logging
 import os
 
-from babel import Locale
-from telegram import Bot, BotCommand, BotCommandScopeAllPrivateChats, LinkPreviewOptions
+from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
-from bot.features import errors, groups, once, signing, throttle
-from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
+from bot.features import admin, errors, groups, once, signing, throttle
+from bot.menus import command_list, menu_languages
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
 from bot.request import AiohttpRequest
@@ -28,34 +27,6 @@ log = logging.getLogger(__name__)
 SERVICE_KEY = signing.SERVICE_KEY
 STORAGE_KEY = signing.STORAGE_KEY
 HOUSEKEEPING_TASK_KEY = "housekeeping_task"
-
-
-def command_list(language: str) -> list[BotCommand]:
-    """The private-chat command menu in one language."""
-    t = translator(language)
-    return [
-        BotCommand("start", t.gettext("Read and sign the petition")),
-        BotCommand("status", t.gettext("How many have signed")),
-        BotCommand("privacy", t.gettext("What is stored about you")),
-        BotCommand("language", t.gettext("Change the language")),
-        BotCommand("mydata", t.gettext("Everything stored about you")),
-        BotCommand("withdraw", t.gettext("Remove your signature")),
-        BotCommand("help", t.gettext("What this bot can do")),
-        BotCommand("cancel", t.gettext("Start over")),
-    ]
-
-
-def menu_languages(default_language: str) -> dict[str | None, str]:
-    """Telegram's menu language codes (two letters; None = everyone else) → our language.
-
-    Several of our languages can share a code (zh_Hans, zh_Hant → "zh"): the first one wins.
-    """
-    menus: dict[str | None, str] = {
-        None: match_language(default_language, available_languages()) or SOURCE_LANGUAGE
-    }
-    for language in available_languages():
-        menus.setdefault(Locale.parse(language).language, language)
-    return menus
 
 
 async def _publish_profile(bot: Bot, petition: Petition) -> None:
@@ -78,6 +49,7 @@ async def _post_init(application: Application) -> None:
     service: JourneyService = application.bot_data[SERVICE_KEY]
     service.bot_username = application.bot.username
     await _publish_profile(application.bot, service.petition)
+    await admin.publish_admin_menus(application, service.petition.default_language)
     application.bot_data[HOUSEKEEPING_TASK_KEY] = asyncio.create_task(
         housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
         name="housekeeping",
@@ -122,6 +94,7 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
     )
     application.bot_data[STORAGE_KEY] = storage
     service = JourneyService(storage, petition, retention_days=settings.retention_days)
+    admin.register(application, settings.admin_ids)  # before signing: admins' commands first
     signing.register(application, service)
     throttle.register(
         application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst

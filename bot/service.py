@@ -15,7 +15,7 @@ from bot.flow import Event, Facts, Info, Journey, Step
 from bot.i18n import available_languages, resolve_language, translator
 from bot.petition import Petition
 from bot.screens import Screen, View, render, render_info
-from storage.base import SignatureRequest, Storage
+from storage.base import SignatureRequest, Storage, UserRecord
 
 
 def utc_now() -> datetime:
@@ -49,8 +49,8 @@ class JourneyService:
         self, supporter: Supporter, event: Event, *, message_id: int | None = None
     ) -> Screen:
         """Apply the supporter's event to their journey and say what to show them."""
-        petition = self.petition
-        record = await self.storage.load(petition.id, supporter.user_id)
+        record = await self.storage.load(self.petition.id, supporter.user_id)
+        petition = self.live_petition(record)
         if record.blocked:  # they are writing to us, so they no longer block the bot
             await self.storage.set_blocked(petition.id, supporter.user_id, None)
         language = resolve_language(
@@ -115,6 +115,15 @@ class JourneyService:
             personal = await self.storage.personal_data(petition.id, supporter.user_id)
             view = replace(view, personal_data=personal)
         return render_info(outcome.info, view) if outcome.info else render(new_journey, view)
+
+    def live_petition(self, record: UserRecord) -> Petition:
+        """The petition file, with the goal and pause admins set while it runs."""
+        changes: dict[str, object] = {}
+        if record.goal is not None:
+            changes["goal"] = record.goal
+        if record.paused is not None:
+            changes["paused"] = record.paused
+        return self.petition.model_copy(update=changes) if changes else self.petition
 
     async def mark_blocked(self, user_id: int) -> None:
         """A message to this supporter failed with 403: skip them until they write again."""

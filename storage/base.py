@@ -18,6 +18,15 @@ log = logging.getLogger(__name__)
 REFERRAL_CODE_BYTES = 9  # 12 URL-safe characters: collisions are negligible at 10M signers
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    user_id: int
+    action: str
+    detail: str
+    allowed: bool
+    at: datetime
+
+
 class Claim(StrEnum):
     OWNED = "owned"  # process it now
     DONE = "done"  # already processed: drop it
@@ -34,6 +43,8 @@ class UserRecord:
     signature: Signature | None
     total: int
     blocked: bool = False  # a message to them failed with 403 since they last wrote
+    goal: int | None = None  # set live by an admin; None: the petition file's
+    paused: bool | None = None  # set live by an admin; None: the petition file's
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +149,24 @@ class Storage(Protocol):
 
     async def forget_updates(self, before: datetime) -> int:
         """Delete claims older than `before` (Telegram never redelivers after a day)."""
+
+    async def set_live_goal(self, petition_id: str, goal: int | None) -> None: ...
+
+    async def set_live_paused(self, petition_id: str, paused: bool | None) -> None: ...
+
+    async def audit(
+        self,
+        petition_id: str,
+        user_id: int,
+        action: str,
+        detail: str,
+        *,
+        allowed: bool,
+        now: datetime,
+    ) -> None:
+        """Record an admin action, or a refused attempt at one."""
+
+    async def audit_entries(self, petition_id: str, limit: int = 100) -> list[AuditEntry]: ...
 
     async def total(self, petition_id: str) -> int: ...
 

@@ -14,6 +14,7 @@ import asyncpg
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    AuditEntry,
     Claim,
     PersonalData,
     SignatureRequest,
@@ -105,8 +106,9 @@ class PostgresStorage:
             """
             SELECT j.step, j.answers, j.message_id, j.language,
                    s.number, s.signed_at, s.country, s.referral_code, s.blocked_at,
-                   (SELECT total FROM petition_counts WHERE petition_id = $1) AS total
+                   c.total, c.goal, c.paused
             FROM (SELECT 1) AS one
+            LEFT JOIN petition_counts c ON c.petition_id = $1
             LEFT JOIN journeys j ON j.petition_id = $1 AND j.user_id = $2
             LEFT JOIN signatures s ON s.petition_id = $1 AND s.user_id = $2
             """,
@@ -127,6 +129,8 @@ class PostgresStorage:
             signature,
             row["total"] or 0,
             row["blocked_at"] is not None,
+            row["goal"],
+            row["paused"],
         )
 
     async def set_blocked(
@@ -380,6 +384,54 @@ class PostgresStorage:
     async def forget_updates(self, before: datetime) -> int:
         status = await self.pool.execute("DELETE FROM update_claims WHERE updated_at < $1", before)
         return int(status.split()[-1])
+
+    async def set_live_goal(self, petition_id: str, goal: int | None) -> None:
+        await self._set_live(petition_id, "goal", goal)
+
+    async def set_live_paused(self, petition_id: str, paused: bool | None) -> None:
+        await self._set_live(petition_id, "paused", paused)
+
+    async def _set_live(self, petition_id: str, column: str, value: object) -> None:
+        assert column in ("goal", "paused")
+        await self.pool.execute(
+            f"INSERT INTO petition_counts (petition_id, {column}) VALUES ($1, $2) "
+            f"ON CONFLICT (petition_id) DO UPDATE SET {column} = excluded.{column}",
+            petition_id,
+            value,
+        )
+
+    async def audit(
+        self,
+        petition_id: str,
+        user_id: int,
+        action: str,
+        detail: str,
+        *,
+        allowed: bool,
+        now: datetime,
+    ) -> None:
+        await self.pool.execute(
+            "INSERT INTO audit_log (petition_id, user_id, action, detail, allowed, at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            petition_id,
+            user_id,
+            action,
+            detail,
+            allowed,
+            now,
+        )
+
+    async def audit_entries(self, petition_id: str, limit: int = 100) -> list[AuditEntry]:
+        rows = await self.pool.fetch(
+            "SELECT user_id, action, detail, allowed, at FROM audit_log WHERE petition_id = $1 "
+            "ORDER BY id DESC LIMIT $2",
+            petition_id,
+            limit,
+        )
+        return [
+            AuditEntry(row["user_id"], row["action"], row["detail"], row["allowed"], row["at"])
+            for row in rows
+        ]
 
     async def total(self, petition_id: str) -> int:
         value = await self.pool.fetchval(

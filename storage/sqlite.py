@@ -19,6 +19,7 @@ import aiosqlite
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    AuditEntry,
     Claim,
     PersonalData,
     SignatureRequest,
@@ -123,22 +124,33 @@ class SQLiteStorage:
         query = """
             SELECT j.step, j.answers, j.message_id, j.language,
                    s.number, s.signed_at, s.country, s.referral_code, s.blocked_at,
-                   (SELECT total FROM petition_counts WHERE petition_id = :p)
+                   c.total, c.goal, c.paused
             FROM (SELECT 1)
+            LEFT JOIN petition_counts c ON c.petition_id = :p
             LEFT JOIN journeys j ON j.petition_id = :p AND j.user_id = :u
             LEFT JOIN signatures s ON s.petition_id = :p AND s.user_id = :u
         """
         async with self._read_db.execute(query, {"p": petition_id, "u": user_id}) as cursor:
             row = await cursor.fetchone()
         assert row is not None
-        step, answers, message_id, language, number, signed_at, country, code, blocked, total = row
+        step, answers, message_id, language, number, signed_at, country, code, blocked = row[:9]
+        total, goal, paused = row[9:]
         journey = journey_from_row(step, answers) if step is not None else None
         signature = (
             Signature(number, datetime.fromisoformat(signed_at), country, code)
             if number is not None
             else None
         )
-        return UserRecord(journey, message_id, language, signature, total or 0, blocked is not None)
+        return UserRecord(
+            journey,
+            message_id,
+            language,
+            signature,
+            total or 0,
+            blocked is not None,
+            goal,
+            None if paused is None else bool(paused),
+        )
 
     async def set_blocked(
         self, petition_id: str, user_id: int, blocked_at: datetime | None
@@ -390,6 +402,52 @@ class SQLiteStorage:
             deleted = cursor.rowcount
             await cursor.close()
             return deleted
+
+    async def set_live_goal(self, petition_id: str, goal: int | None) -> None:
+        await self._set_live(petition_id, "goal", goal)
+
+    async def set_live_paused(self, petition_id: str, paused: bool | None) -> None:
+        await self._set_live(petition_id, "paused", paused)
+
+    async def _set_live(self, petition_id: str, column: str, value: object) -> None:
+        assert column in ("goal", "paused")
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO petition_counts (petition_id) VALUES (?) ON CONFLICT DO NOTHING",
+                (petition_id,),
+            )
+            await db.execute(
+                f"UPDATE petition_counts SET {column} = ? WHERE petition_id = ?",
+                (value, petition_id),
+            )
+
+    async def audit(
+        self,
+        petition_id: str,
+        user_id: int,
+        action: str,
+        detail: str,
+        *,
+        allowed: bool,
+        now: datetime,
+    ) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO audit_log (petition_id, user_id, action, detail, allowed, at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (petition_id, user_id, action, detail, allowed, now.isoformat()),
+            )
+
+    async def audit_entries(self, petition_id: str, limit: int = 100) -> list[AuditEntry]:
+        async with self._read_db.execute(
+            "SELECT user_id, action, detail, allowed, at FROM audit_log WHERE petition_id = ? "
+            "ORDER BY id DESC LIMIT ?",
+            (petition_id, limit),
+        ) as cursor:
+            return [
+                AuditEntry(user_id, action, detail, bool(allowed), datetime.fromisoformat(at))
+                async for user_id, action, detail, allowed, at in cursor
+            ]
 
     async def total(self, petition_id: str) -> int:
         return await self._total(self._read_db, petition_id)

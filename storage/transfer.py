@@ -76,6 +76,7 @@ TABLES: dict[str, str] = {
     "country_counts": "country",
     "signatures": "number",
     "journeys": "user_id",
+    "audit_log": "id",
 }
 # Not campaign data: the schema's version, and which Telegram updates were already processed
 # (only useful for a day, and only to the instances that processed them).
@@ -372,6 +373,11 @@ class _PostgresSession(_Session):
         await self.connection.copy_records_to_table(
             table, records=rows, columns=list(layout.columns[table]), schema_name=self.schema_name
         )
+        if table == "audit_log":  # ids were copied: move the id sequence past them
+            await self.connection.execute(
+                "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), "
+                "(SELECT MAX(id) FROM audit_log))"
+            )
 
 
 def _schema(rows: Sequence[Row]) -> Schema:

@@ -10,10 +10,10 @@ import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
-from bot.app import command_list, menu_languages
 from bot.countries import country_codes
 from bot.flow import Info, Journey, Notice, Signature, Step
 from bot.i18n import LOCALES_DIR, available_languages, translator
+from bot.menus import admin_command_list, command_list, menu_languages
 from bot.petition import Petition, load_petition
 from bot.screens import (
     MAX_DESCRIPTION_LENGTH,
@@ -212,7 +212,7 @@ def test_command_menus_are_localized_and_valid() -> None:
     assert menus["zh"] in ("zh_Hans", "zh_Hant")
     assert all(code is None or re.fullmatch("[a-z]{2}", code) for code in menus)
     for language in available_languages():
-        for command in command_list(language):
+        for command in command_list(language) + admin_command_list(language):
             assert re.fullmatch("[a-z_]{1,32}", command.command)
             assert 1 <= len(command.description) <= 256
     assert command_list("fr")[0].description != command_list("en")[0].description

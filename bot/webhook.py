@@ -23,7 +23,6 @@ from telegram.ext import Application
 from bot.app import SERVICE_KEY, STORAGE_KEY
 from bot.features import once
 from bot.settings import Settings
-from storage.base import Claim
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +59,12 @@ class WebhookServer:
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
         application = self.application
-        claimed = await once.claim(application, update)
-        if claimed is Claim.BUSY:  # another instance is on it; if it dies, the retry is ours
+        # The handlers rate-limit, claim (once per update across instances) and handle it.
+        await application.update_processor.process_update(
+            update, application.process_update(update)
+        )
+        if once.was_busy(application, update):
             return web.Response(status=503, text="being processed elsewhere")
-        if claimed is Claim.OWNED:
-            await application.update_processor.process_update(
-                update, application.process_update(update)
-            )
         return web.Response(status=200)
 
     async def on_health(self, request: web.Request) -> web.Response:

@@ -22,6 +22,7 @@ from storage.base import Claim, Storage
 
 OWNER_KEY = "update_owner"
 TAKE_OVER_KEY = "take_over_claims"
+BUSY_UPDATES_KEY = "busy_updates"
 LEASE = timedelta(seconds=60)
 FIRST_GROUP, LAST_GROUP = -2, 100
 
@@ -45,8 +46,23 @@ async def claim(application: Application, update: Update) -> Claim:
 
 
 async def claim_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    if await claim(context.application, update) is not Claim.OWNED:
-        raise ApplicationHandlerStop  # a copy of an update that is done or in progress
+    claimed = await claim(context.application, update)
+    if claimed is Claim.OWNED:
+        return
+    if claimed is Claim.BUSY and not context.bot_data[TAKE_OVER_KEY]:
+        # Webhook mode: the endpoint answers 503, so Telegram retries it later (here or
+        # elsewhere); if the instance working on it dies, that retry is processed.
+        context.bot_data[BUSY_UPDATES_KEY].add(update.update_id)
+    raise ApplicationHandlerStop  # a copy of an update that is done or in progress
+
+
+def was_busy(application: Application, update: Update) -> bool:
+    """Whether this update was found in progress on another instance (and so not handled)."""
+    busy: set[int] = application.bot_data[BUSY_UPDATES_KEY]
+    if update.update_id in busy:
+        busy.discard(update.update_id)
+        return True
+    return False
 
 
 async def mark_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -59,5 +75,6 @@ def register(application: Application, *, take_over: bool) -> None:
     """`take_over`: a single polling consumer inherits its crashed predecessor's claims."""
     application.bot_data[OWNER_KEY] = new_owner()
     application.bot_data[TAKE_OVER_KEY] = take_over
+    application.bot_data[BUSY_UPDATES_KEY] = set()
     application.add_handler(TypeHandler(Update, claim_or_stop), group=FIRST_GROUP)
     application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)

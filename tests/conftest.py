@@ -17,6 +17,7 @@ from bot.petition import Petition
 from storage.base import Storage
 from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
+from tests.fakes import FakeBotAPI
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -64,6 +65,13 @@ async def sqlite_storage(tmp_path: Path) -> AsyncIterator[SQLiteStorage]:
 
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    """Our fake Telegram Bot API on 127.0.0.1 (a port the OS picks)."""
+    async with FakeBotAPI() as fake:
+        yield fake
 
 
 @asynccontextmanager

@@ -15,12 +15,6 @@ ADMIN = 777001
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(
     server: FakeBotAPI, database_url: str, petition: Petition
 ) -> AsyncIterator[BotInstance]:

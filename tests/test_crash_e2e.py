@@ -11,11 +11,9 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from bot.settings import PROJECT_ROOT
 from storage import open_storage
@@ -135,12 +133,6 @@ async def check_database(server: FakeBotAPI, database_url: str, users: list[Fake
         assert sorted(numbers) == list(range(1, len(users) + 1))
     finally:
         await storage.close()
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
 
 
 async def test_kill_9_mid_burst_loses_nothing(server: FakeBotAPI, tmp_path: Path) -> None:

@@ -45,12 +45,6 @@ ALICE_ID = 42
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(server: FakeBotAPI) -> AsyncIterator[Bot]:
     async with Bot(server.token, base_url=f"{server.url}/bot") as client:
         yield client

@@ -470,12 +470,6 @@ def test_every_country_renders_in_every_language() -> None:
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(server: FakeBotAPI, tmp_path: Path, petition: Petition) -> AsyncIterator[BotInstance]:
     async with BotInstance(server, f"sqlite:///{tmp_path}/fuzz.db", petition) as instance:
         yield instance

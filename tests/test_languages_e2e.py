@@ -20,12 +20,6 @@ COUNT_LINE = ("<b>{count}</b> person has signed", "<b>{count}</b> people have si
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 def five_eyes() -> Petition:
     return load_petition(PROJECT_ROOT / "petitions" / "five_eyes.toml")
 

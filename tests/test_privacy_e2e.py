@@ -13,12 +13,6 @@ from tests.test_journey_e2e import sign_up_to_preview
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(
     server: FakeBotAPI, database_url: str, petition: Petition
 ) -> AsyncIterator[BotInstance]:

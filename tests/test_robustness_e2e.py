@@ -15,12 +15,6 @@ from tests.test_journey_e2e import sign_up_to_preview, signature_rows
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
-
-
-@pytest.fixture
 async def bot(server: FakeBotAPI, tmp_path: Path, petition: Petition) -> AsyncIterator[BotInstance]:
     async with BotInstance(server, f"sqlite:///{tmp_path}/e2e.db", petition) as instance:
         yield instance

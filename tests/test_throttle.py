@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.features.throttle import Throttle, Verdict
 from bot.petition import Petition
@@ -45,12 +42,6 @@ def test_memory_is_bounded() -> None:
     for user in range(1000):
         throttle.check(user)
     assert len(throttle) == 100
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeBotAPI]:
-    async with FakeBotAPI() as fake:
-        yield fake
 
 
 async def test_a_spammer_gets_one_answer_and_no_database_writes(

@@ -14,12 +14,13 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, TypeHandler, filters
 
 from bot.features.signing import STORAGE_KEY, service_of
-from bot.i18n import translator
+from bot.i18n import resolve_language, translator
 from bot.menus import admin_command_list, command_list
 from bot.petition import current_goal
 from storage.base import Storage
 
 ADMIN_COMMANDS = ("goal", "pause", "resume")
+ADMIN_IDS_KEY = "admin_ids"
 AUDIT_GROUP = -1
 MAX_GOAL = 1_000_000_000
 
@@ -61,14 +62,15 @@ async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     service = service_of(context)
     storage: Storage = context.bot_data[STORAGE_KEY]
     petition = service.petition
-    t = translator(service.petition.default_language)
+    t = translator(
+        resolve_language(None, message.from_user.language_code, petition.default_language)
+    )
     if name == "goal":
         goal = int(arguments[0]) if arguments and arguments[0].isdigit() else 0
         if not 0 < goal <= MAX_GOAL:
-            live = service.live_petition(await storage.load(petition.id, message.from_user.id))
-            shown = current_goal(
-                live.goal, await storage.total(petition.id), auto_raise=live.auto_raise_goal
-            )
+            record = await storage.load(petition.id, message.from_user.id)
+            live = service.live_petition(record)
+            shown = current_goal(live.goal, record.total, auto_raise=live.auto_raise_goal)
             await message.reply_text(
                 t.gettext(
                     "Send /goal followed by a number, for example /goal 100000. "
@@ -95,9 +97,6 @@ async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         now=service.clock(),
     )
     await message.reply_text(reply)
-
-
-ADMIN_IDS_KEY = "admin_ids"
 
 
 async def publish_admin_menus(application: Application, default_language: str) -> None:

@@ -12,6 +12,7 @@ from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
 from bot.features import admin, errors, groups, once, signing, throttle
+from bot.inbox import InboxRequest, replay_unfinished
 from bot.menus import command_list, menu_languages
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
@@ -50,6 +51,10 @@ async def _post_init(application: Application) -> None:
     service.bot_username = application.bot.username
     await _publish_profile(application.bot, service.petition)
     await admin.publish_admin_menus(application, service.petition.default_language)
+    if application.bot_data[once.TAKE_OVER_KEY]:  # polling: finish what a crash cut short
+        replayed = await replay_unfinished(application, storage, service.clock())
+        if replayed:
+            log.info("replaying %d updates received before a restart", replayed)
     application.bot_data[HOUSEKEEPING_TASK_KEY] = asyncio.create_task(
         housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
         name="housekeeping",
@@ -67,14 +72,28 @@ async def _post_shutdown(application: Application) -> None:
     await storage.close()
 
 
+def bot_id_of(token: str) -> int:
+    """A bot's id is the part of its token before the colon."""
+    return int(token.split(":", 1)[0])
+
+
 def build_application(settings: Settings, storage: Storage, petition: Petition) -> Application:
     # Opt in to PTB 22's timedelta durations: otherwise every 429 (RetryAfter) emits a
     # deprecation warning while the rate limiter reads its retry_after.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = settings.telegram_api_url
+    token = settings.token_or_raise()
+    polling = settings.webhook_url is None
+    service = JourneyService(storage, petition, retention_days=settings.retention_days)
+    # getUpdates adds its long-polling timeout to this read timeout itself.
+    updates_request = (
+        InboxRequest(storage, bot_id_of(token), service.clock, connection_pool_size=2)
+        if polling
+        else AiohttpRequest(connection_pool_size=2)
+    )
     application = (
         ApplicationBuilder()
-        .token(settings.token_or_raise())
+        .token(token)
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .defaults(
@@ -86,20 +105,18 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.api_rate_limit, max_retries=3))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
         .request(AiohttpRequest(connection_pool_size=settings.max_concurrent_updates))
-        # getUpdates adds its long-polling timeout to this read timeout itself.
-        .get_updates_request(AiohttpRequest(connection_pool_size=2))
+        .get_updates_request(updates_request)
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
     )
     application.bot_data[STORAGE_KEY] = storage
-    service = JourneyService(storage, petition, retention_days=settings.retention_days)
     admin.register(application, settings.admin_ids)  # before signing: admins' commands first
     signing.register(application, service)
     throttle.register(
         application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst
     )
-    once.register(application, take_over=settings.webhook_url is None)
+    once.register(application, take_over=polling)
     groups.register(application)
     errors.register(application, settings.admin_ids)
     return application

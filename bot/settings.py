@@ -107,7 +107,10 @@ class Settings(BaseSettings):
                 "TELEGRAM_BOT_TOKEN is not set: get a token from @BotFather "
                 "(or try the bot without one: python run_bot.py --sandbox)"
             )
-        return self.telegram_bot_token.get_secret_value()
+        token = self.telegram_bot_token.get_secret_value()
+        if not re.fullmatch(r"\d+:[A-Za-z0-9_-]+", token):
+            raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a token: 123456:ABC-def…")
+        return token
 
 
 def load_settings(**overrides: object) -> Settings:

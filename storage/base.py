@@ -141,9 +141,18 @@ class Storage(Protocol):
     ) -> Claim:
         """Claim an update for processing, so it is processed once across instances.
 
-        OWNED when it is new, already ours, or its previous owner's lease ran out (or
-        `take_over`: a single polling consumer inherits its own crashed predecessor's work).
+        OWNED when it is new (or only received), or another owner's lease ran out (or
+        `take_over`: a single polling consumer inherits its crashed predecessor's work). A
+        second copy while this owner still works on it is BUSY.
         """
+
+    async def receive_updates(
+        self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
+    ) -> None:
+        """Keep fetched updates (id, JSON) before Telegram is told they arrived (polling)."""
+
+    async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
+        """JSON of updates received since then and not done, oldest first (for a replay)."""
 
     async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None: ...
 

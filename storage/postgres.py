@@ -350,11 +350,12 @@ class PostgresStorage:
             """INSERT INTO update_claims (bot_id, update_id, owner, state, lease_until, updated_at)
                VALUES ($1, $2, $3, 'processing', $4, $5)
                ON CONFLICT (bot_id, update_id) DO UPDATE SET
-                   owner = excluded.owner, lease_until = excluded.lease_until,
-                   updated_at = excluded.updated_at
-               WHERE update_claims.state = 'processing'
-                   AND (update_claims.owner = excluded.owner OR update_claims.lease_until < $5
-                        OR $6::boolean)
+                   state = 'processing', owner = excluded.owner,
+                   lease_until = excluded.lease_until, updated_at = excluded.updated_at
+               WHERE update_claims.state = 'received'
+                   OR (update_claims.state = 'processing'
+                       AND update_claims.owner <> excluded.owner
+                       AND (update_claims.lease_until < $5 OR $6::boolean))
                RETURNING state""",
             bot_id,
             update_id,
@@ -371,6 +372,25 @@ class PostgresStorage:
             update_id,
         )
         return Claim.DONE if state == "done" else Claim.BUSY
+
+    async def receive_updates(
+        self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
+    ) -> None:
+        await self.pool.executemany(
+            "INSERT INTO update_claims "
+            "(bot_id, update_id, owner, state, lease_until, updated_at, payload) "
+            "VALUES ($1, $2, '', 'received', $3, $3, $4) ON CONFLICT DO NOTHING",
+            [(bot_id, update_id, now, payload) for update_id, payload in updates],
+        )
+
+    async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT payload FROM update_claims WHERE bot_id = $1 AND state <> 'done' "
+            "AND payload IS NOT NULL AND updated_at > $2 ORDER BY update_id",
+            bot_id,
+            received_after,
+        )
+        return [row["payload"] for row in rows]
 
     async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
         await self.pool.execute(

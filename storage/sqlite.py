@@ -386,6 +386,28 @@ class SQLiteStorage:
                 row = await cursor.fetchone()
         return Claim.DONE if row is not None and row[0] == "done" else Claim.BUSY
 
+    async def receive_updates(
+        self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
+    ) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT INTO update_claims "
+                "(bot_id, update_id, owner, state, lease_until, updated_at, payload) "
+                "VALUES (?, ?, '', 'received', ?, ?, ?) ON CONFLICT DO NOTHING",
+                [
+                    (bot_id, update_id, now.isoformat(), now.isoformat(), payload)
+                    for update_id, payload in updates
+                ],
+            )
+
+    async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
+        async with self._read_db.execute(
+            "SELECT payload FROM update_claims WHERE bot_id = ? AND state <> 'done' "
+            "AND payload IS NOT NULL AND updated_at > ? ORDER BY update_id",
+            (bot_id, received_after.isoformat()),
+        ) as cursor:
+            return [payload async for (payload,) in cursor]
+
     async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
         async with self._write_lock:
             await self._db.execute(
@@ -484,10 +506,11 @@ _CLAIM_UPDATE = """
     INSERT INTO update_claims (bot_id, update_id, owner, state, lease_until, updated_at)
     VALUES (:b, :u, :owner, 'processing', :lease, :now)
     ON CONFLICT (bot_id, update_id) DO UPDATE SET
-        owner = excluded.owner, lease_until = excluded.lease_until, updated_at = excluded.updated_at
-    WHERE update_claims.state = 'processing'
-        AND (update_claims.owner = excluded.owner OR update_claims.lease_until < :now
-             OR :take_over)
+        state = 'processing', owner = excluded.owner, lease_until = excluded.lease_until,
+        updated_at = excluded.updated_at
+    WHERE update_claims.state = 'received'
+        OR (update_claims.state = 'processing' AND update_claims.owner <> excluded.owner
+            AND (update_claims.lease_until < :now OR :take_over))
     RETURNING state
 """
 

@@ -40,6 +40,7 @@ def run_bot(
     ("env", "args", "setting"),
     [
         ({}, (), "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, (), "TELEGRAM_BOT_TOKEN"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "PETITION_FILE": "/nope.toml"}, (), "PETITION_FILE"),
         ({"TELEGRAM_BOT_TOKEN": "1:x"}, ("--petition", "/nope.toml"), "PETITION_FILE"),
         ({"TELEGRAM_BOT_TOKEN": "1:x", "DATABASE_URL": "mysql://x/y"}, (), "DATABASE_URL"),

@@ -249,7 +249,7 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     lease = NOW + timedelta(seconds=30)
     claim = {"now": NOW, "lease_until": lease}
     assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED
-    assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED  # still ours
+    assert await first.claim_update(1, 100, owner="a", **claim) == Claim.BUSY  # a second copy
     assert await second.claim_update(1, 100, owner="b", **claim) == Claim.BUSY
     assert await second.claim_update(2, 100, owner="b", **claim) == Claim.OWNED  # another bot
     await first.finish_update(1, 100, now=NOW)
@@ -261,7 +261,17 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     assert await second.claim_update(1, 101, owner="b", **later) == Claim.OWNED
     assert await first.claim_update(1, 102, owner="a", **claim) == Claim.OWNED
     assert await second.claim_update(1, 102, owner="b", take_over=True, **claim) == Claim.OWNED
-    assert await first.forget_updates(NOW + timedelta(days=1)) == 4
+    await first.receive_updates(1, [(103, '{"update_id": 103}'), (104, "{}")], now=NOW)
+    await first.receive_updates(1, [(103, "again")], now=NOW)  # a re-fetch changes nothing
+    assert await second.unfinished_updates(1, NOW - timedelta(minutes=1)) == [
+        '{"update_id": 103}',
+        "{}",
+    ]  # 100 is done; 101 and 102 have no payload (not fetched by polling)
+    assert await second.claim_update(1, 103, owner="b", **claim) == Claim.OWNED
+    await second.finish_update(1, 103, now=NOW)
+    assert await first.unfinished_updates(1, NOW - timedelta(minutes=1)) == ["{}"]
+    assert await first.unfinished_updates(1, NOW) == []  # only recent ones are replayed
+    assert await first.forget_updates(NOW + timedelta(days=1)) == 6
     assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED
 
 

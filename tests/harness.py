@@ -149,3 +149,23 @@ def raw_message(user_id: int, text: str, *, chat: dict[str, Any] | None = None) 
         length = len(text.split(" ", 1)[0])
         message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
     return {"message": message}
+
+
+STICKER: dict[str, Any] = {
+    "sticker": {
+        "file_id": "s1",
+        "file_unique_id": "u1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
+}
+
+
+def raw_sticker(user_id: int) -> dict[str, Any]:
+    """A sticker from this user in their private chat: a message with no text."""
+    message = raw_message(user_id, "")["message"]
+    del message["text"]
+    return {"message": {**message, **STICKER}}

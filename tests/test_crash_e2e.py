@@ -137,6 +137,14 @@ async def check_database(server: FakeBotAPI, database_url: str, users: list[Fake
         await storage.close()
 
 
+async def until_a_third_have_signed(server: FakeBotAPI, users: list[FakeUser]) -> None:
+    """The moment to strike: a third of the supporters have been told their number."""
+    await server.wait_until(
+        lambda: sum(bool(shown_numbers(server, user)) for user in users) >= len(users) // 3,
+        timeout=120,
+    )
+
+
 async def test_kill_9_mid_burst_loses_nothing(server: FakeBotAPI, tmp_path: Path) -> None:
     UNANSWERED.clear()
     database_url = f"sqlite:///{tmp_path}/crash.db"
@@ -144,11 +152,7 @@ async def test_kill_9_mid_burst_loses_nothing(server: FakeBotAPI, tmp_path: Path
     await bot.start(server)
     users = [server.user(80_000 + index, f"Crash {index}") for index in range(SUPPORTERS)]
     running = asyncio.create_task(burst(server, users))
-    # Kill it once a third of the supporters have been told their number.
-    await server.wait_until(
-        lambda: sum(bool(shown_numbers(server, user)) for user in users) >= SUPPORTERS // 3,
-        timeout=120,
-    )
+    await until_a_third_have_signed(server, users)
     await bot.kill()
     await bot.start(server)
     await asyncio.wait_for(running, timeout=300)
@@ -163,10 +167,7 @@ async def test_database_connections_cut_mid_burst(server: FakeBotAPI, postgres_u
     await bot.start(server)
     users = [server.user(90_000 + index, f"Cut {index}") for index in range(SUPPORTERS)]
     running = asyncio.create_task(burst(server, users))
-    await server.wait_until(
-        lambda: sum(bool(shown_numbers(server, user)) for user in users) >= SUPPORTERS // 3,
-        timeout=120,
-    )
+    await until_a_third_have_signed(server, users)
     admin = await asyncpg.connect(TEST_DATABASE_URL)
     try:
         # Every connection of the bot's pool is cut, whatever it was doing.

@@ -61,7 +61,7 @@ from bot.settings import PROJECT_ROOT
 from tests.conftest import NOW, make_petition
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import EntityParseError, html_to_text, utf16_length
-from tests.harness import BotInstance
+from tests.harness import STICKER, BotInstance
 from tests.test_journey_e2e import signature_rows
 
 MAX_CALLBACK_DATA_BYTES = 64
@@ -481,17 +481,7 @@ NEW_GROUP_IDS = itertools.count()
 
 
 def sticker() -> dict[str, Any]:
-    return {
-        "sticker": {
-            "file_id": "s1",
-            "file_unique_id": "u1",
-            "type": "regular",
-            "width": 512,
-            "height": 512,
-            "is_animated": False,
-            "is_video": False,
-        }
-    }
+    return dict(STICKER)
 
 
 def photo() -> dict[str, Any]:

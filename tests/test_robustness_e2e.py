@@ -10,7 +10,7 @@ import pytest
 
 from bot.petition import Petition
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.harness import BotInstance, raw_message
+from tests.harness import BotInstance, raw_message, raw_sticker
 from tests.test_journey_e2e import sign_up_to_preview, signature_rows
 
 
@@ -18,26 +18,6 @@ from tests.test_journey_e2e import sign_up_to_preview, signature_rows
 async def bot(server: FakeBotAPI, tmp_path: Path, petition: Petition) -> AsyncIterator[BotInstance]:
     async with BotInstance(server, f"sqlite:///{tmp_path}/e2e.db", petition) as instance:
         yield instance
-
-
-def sticker(user: FakeUser) -> dict:
-    return {
-        "message": {
-            "message_id": 10_000,
-            "date": 0,
-            "chat": {"id": user.user_id, "type": "private", "first_name": "X"},
-            "from": {"id": user.user_id, "is_bot": False, "first_name": "X"},
-            "sticker": {
-                "file_id": "s1",
-                "file_unique_id": "u1",
-                "type": "regular",
-                "width": 512,
-                "height": 512,
-                "is_animated": False,
-                "is_video": False,
-            },
-        }
-    }
 
 
 GARBAGE_TEXTS = [
@@ -57,7 +37,7 @@ async def poke_everything(user: FakeUser, *, text_step: bool = False) -> None:
     """Throw odd input at the current step; the journey must stay where it was."""
     before = user.last
     step_marker = before.splitlines()[-1] if before else ""
-    await user.send_raw(sticker(user))
+    await user.send_raw(raw_sticker(user.user_id))
     assert "Please" in user.last
     await user.press_data("age:yes:extra:parts")
     assert "earlier step" in user.last or "Please" in user.last
@@ -89,7 +69,7 @@ async def test_garbage_at_every_step_never_breaks_the_journey(
         await poke_everything(olga, text_step=label in ("Sign the petition", "I agree"))
     await olga.press("Sign now")
     assert "You are signer #1." in olga.last
-    await olga.send_raw(sticker(olga))
+    await olga.send_raw(raw_sticker(olga.user_id))
     assert "as signer #1" in olga.last
     await olga.press_data("preview:sign", expect_reply=False)
     await olga.send("Sign me again")

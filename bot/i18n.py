@@ -17,7 +17,7 @@ from __future__ import annotations
 import gettext as gettext_module
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 from io import BytesIO
 from pathlib import Path
 
@@ -58,6 +58,7 @@ def _translations(
     return Translations(fp=compiled)
 
 
+@lru_cache(maxsize=1024)
 def match_language(code: str | None, available: tuple[str, ...]) -> str | None:
     """The available language for a Telegram/IETF code.
 

@@ -99,6 +99,7 @@ class Info(StrEnum):
     PRIVACY = "privacy"
     LANGUAGE = "language"  # the language picker; picking re-renders the current step
     MY_DATA = "my_data"  # everything stored about the supporter
+    MY_LINK = "my_link"  # the supporter's share link, and how many signed through it
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +204,7 @@ _INFO_COMMANDS = {
     "privacy": Info.PRIVACY,
     "language": Info.LANGUAGE,
     "mydata": Info.MY_DATA,
+    "mylink": Info.MY_LINK,
 }
 # Language buttons work on any step: choosing a language never moves the journey.
 LANGUAGE_PREFIX = "lang:"

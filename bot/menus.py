@@ -16,6 +16,7 @@ def command_list(language: str) -> list[BotCommand]:
         BotCommand("status", t.gettext("How many have signed")),
         BotCommand("privacy", t.gettext("What is stored about you")),
         BotCommand("language", t.gettext("Change the language")),
+        BotCommand("mylink", t.gettext("Your link to share")),
         BotCommand("mydata", t.gettext("Everything stored about you")),
         BotCommand("withdraw", t.gettext("Remove your signature")),
         BotCommand("help", t.gettext("What this bot can do")),

@@ -54,6 +54,7 @@ class View:
     notice_args: dict[str, str] = field(default_factory=dict)
     country_counts: dict[str, int] = field(default_factory=dict)  # only /status needs them
     personal_data: PersonalData | None = None  # only /mydata needs it
+    referred: int = 0  # only /mylink needs it: signers who came through the supporter's link
     retention_days: int | None = None  # signatures are anonymised this long after the close
 
 
@@ -68,6 +69,8 @@ def render(journey: Journey, view: View) -> Screen:
 def render_info(info: Info, view: View) -> Screen:
     if info is Info.LANGUAGE:
         return _directed(_language_picker(view), view.t)
+    if info is Info.MY_LINK:
+        return _directed(_my_link(view), view.t)
     return _directed(Screen(_INFO_RENDERERS[info](view)), view.t)
 
 
@@ -473,6 +476,7 @@ def _help(view: View) -> str:
             t.gettext("/privacy – what is stored about you, and why"),
             t.gettext("/cancel – start over (nothing is recorded before you press Sign)"),
             t.gettext("/language – choose another language"),
+            t.gettext("/mylink – your link to share, and how many signed through it"),
             t.gettext("/mydata – everything stored about you"),
             t.gettext("/withdraw – remove your signature"),
             t.gettext("/help – this message"),
@@ -515,6 +519,25 @@ def _top_countries(view: View) -> str:
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_COUNTRIES]
     lines = [f"{escape(_country_label(code, t))}: {t.number(count)}" for code, count in top]
     return "\n".join([heading, *lines])
+
+
+def _my_link(view: View) -> Screen:
+    t = view.t
+    if view.signature is None:
+        return Screen(t.gettext("Sign the petition first: then you get your own link to share."))
+    link = share_link(view, view.signature)
+    body = "\n\n".join(
+        [
+            t.gettext("<b>Your link to share</b>"),
+            link,
+            t.ngettext(
+                "{count} person has signed through your link so far.",
+                "{count} people have signed through your link so far.",
+                view.referred,
+            ).format(count=t.number(view.referred)),
+        ]
+    )
+    return Screen(body, ((_share_button(view, link),),))
 
 
 def _privacy(view: View) -> str:

@@ -111,6 +111,9 @@ class JourneyService:
         )
         if outcome.info is Info.STATUS:
             view = replace(view, country_counts=await self.storage.country_counts(petition.id))
+        elif outcome.info is Info.MY_LINK and signature is not None:
+            referred = await self.storage.referral_count(petition.id, signature.referral_code)
+            view = replace(view, referred=referred)
         elif outcome.info is Info.MY_DATA:
             personal = await self.storage.personal_data(petition.id, supporter.user_id)
             view = replace(view, personal_data=personal)

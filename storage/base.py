@@ -115,6 +115,9 @@ class Storage(Protocol):
 
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData: ...
 
+    async def referral_count(self, petition_id: str, referral_code: str) -> int:
+        """How many signed through this supporter's link."""
+
     async def set_blocked(
         self, petition_id: str, user_id: int, blocked_at: datetime | None
     ) -> None:

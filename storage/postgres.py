@@ -279,6 +279,13 @@ class PostgresStorage:
                 petition_id,
             )
 
+    async def referral_count(self, petition_id: str, referral_code: str) -> int:
+        return await self.pool.fetchval(
+            "SELECT COUNT(*) FROM signatures WHERE petition_id = $1 AND referred_by = $2",
+            petition_id,
+            referral_code,
+        )
+
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         signed = await self.pool.fetchrow(
             "SELECT * FROM signatures WHERE petition_id = $1 AND user_id = $2",

@@ -291,6 +291,14 @@ class SQLiteStorage:
             )
             return await self._total(db, petition_id)
 
+    async def referral_count(self, petition_id: str, referral_code: str) -> int:
+        async with self._read_db.execute(
+            "SELECT COUNT(*) FROM signatures WHERE petition_id = ? AND referred_by = ?",
+            (petition_id, referral_code),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else 0
+
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         key = {"p": petition_id, "u": user_id}
         async with self._read_db.execute(

@@ -365,3 +365,8 @@ def test_mydata_is_information(petition: Petition) -> None:
 def test_only_invisible_characters_count_as_no_text(petition: Petition) -> None:
     outcome = step(Journey(step=Step.SEARCH), Typed("\u200b\u202e "), facts(petition))
     assert outcome.notice == Notice.TEXT_EXPECTED
+
+
+def test_mylink_is_information(petition: Petition) -> None:
+    outcome = step(Journey(step=Step.DONE), Command("mylink"), facts(petition))
+    assert (outcome.info, outcome.journey.step) == (Info.MY_LINK, Step.DONE)

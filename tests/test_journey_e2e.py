@@ -250,6 +250,14 @@ async def test_referral_is_recorded_with_the_signature(
     await ivan.press("Sign now")
     rows = await signature_rows(bot)
     assert rows[1][7] == code
+    await heidi.send("/mylink")
+    assert f"start=r_{code}" in heidi.last
+    assert "1 person has signed through your link so far." in heidi.last
+    await ivan.send("/mylink")
+    assert "0 people have signed through your link" in ivan.last
+    judy = server.user(1018, "Judy")
+    await judy.send("/mylink")
+    assert "Sign the petition first" in judy.last
 
 
 async def test_information_commands(server: FakeBotAPI, bot: BotInstance) -> None:
@@ -273,6 +281,7 @@ async def test_command_menu_is_set_for_private_chats(server: FakeBotAPI, bot: Bo
         "status",
         "privacy",
         "language",
+        "mylink",
         "mydata",
         "withdraw",
         "help",

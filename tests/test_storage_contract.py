@@ -313,3 +313,15 @@ async def test_audit_log_keeps_every_entry_newest_first(storage: Storage) -> Non
         (1, "goal", "100", True),
     ]
     assert entries[1].at == NOW
+
+
+async def test_referral_count(storage: Storage) -> None:
+    first = await storage.sign(request_for(1), SIGNED)
+    code = first.signature.referral_code
+    assert await storage.referral_count(PETITION, code) == 0
+    for user in (2, 3):
+        await storage.sign(request_for(user, referred_by=code), SIGNED)
+    await storage.sign(request_for(4, referred_by="someone-else"), SIGNED)
+    assert await storage.referral_count(PETITION, code) == 2
+    await storage.withdraw(PETITION, 3)
+    assert await storage.referral_count(PETITION, code) == 1

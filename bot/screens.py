@@ -636,8 +636,7 @@ _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);)")
 
 def visible_length(html_text: str) -> int:
     """Length as Telegram counts it: tags removed, entities decoded, in UTF-16 code units."""
-    visible = unescape(_TAG.sub("", html_text))
-    return len(visible.encode("utf-16-le")) // 2
+    return len(_plain(html_text).encode("utf-16-le")) // 2
 
 
 def check_petition_fits(petition: Petition, now: datetime | None = None) -> None:

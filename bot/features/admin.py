@@ -13,8 +13,8 @@ from telegram import BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, TypeHandler, filters
 
-from bot.features.signing import STORAGE_KEY, service_of
-from bot.i18n import resolve_language, translator
+from bot.features.signing import STORAGE_KEY, quick_language, service_of
+from bot.i18n import translator
 from bot.menus import admin_command_list, command_list
 from bot.petition import current_goal
 from storage.base import Storage
@@ -62,9 +62,7 @@ async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     service = service_of(context)
     storage: Storage = context.bot_data[STORAGE_KEY]
     petition = service.petition
-    t = translator(
-        resolve_language(None, message.from_user.language_code, petition.default_language)
-    )
+    t = translator(quick_language(context, message.from_user))
     if name == "goal":
         goal = int(arguments[0]) if arguments and arguments[0].isdigit() else 0
         if not 0 < goal <= MAX_GOAL:

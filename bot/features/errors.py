@@ -19,8 +19,8 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
-from bot.features.signing import SERVICE_KEY
-from bot.i18n import SOURCE_LANGUAGE, resolve_language, translator
+from bot.features.signing import quick_language
+from bot.i18n import translator
 from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
@@ -72,16 +72,13 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         pseudonym(user.id if user else None),
         exc_info=context.error,
     )
-    service = context.bot_data.get(SERVICE_KEY)
-    default = service.petition.default_language if service else SOURCE_LANGUAGE
-    await _alert_admins(context, default)
+    await _alert_admins(context, quick_language(context, None))
     if not isinstance(update, Update):
         return
     chat = update.effective_chat
     if chat is None or chat.type != ChatType.PRIVATE:
         return
-    language = resolve_language(None, user.language_code if user else None, default)
-    text = translator(language).gettext(
+    text = translator(quick_language(context, user)).gettext(
         "Sorry, something went wrong on our side. Please try again in a moment: "
         "your answers so far are saved."
     )

@@ -8,8 +8,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, filters
 
-from bot.features.signing import service_of
-from bot.i18n import resolve_language, translator
+from bot.features.signing import quick_language, service_of
+from bot.i18n import translator
 
 
 async def on_group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -18,9 +18,7 @@ async def on_group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     service = service_of(context)
     user = update.effective_user
-    language = resolve_language(
-        None, user.language_code if user else None, service.petition.default_language
-    )
+    language = quick_language(context, user)
     t = translator(language)
     title = service.petition.text_for(language).title
     text = t.gettext("To read and sign <b>{title}</b>, open a private chat with me.").format(

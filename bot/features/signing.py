@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.flow import Command, Event, Pressed, Typed
+from bot.i18n import SOURCE_LANGUAGE, resolve_language
 from bot.service import JourneyService, Supporter
 from bot.telegram_io import edit_screen, send_screen
 
@@ -22,6 +23,17 @@ MAX_PAYLOAD_LENGTH = 64  # Telegram's limit for /start deep-link payloads
 
 def service_of(context: ContextTypes.DEFAULT_TYPE) -> JourneyService:
     return context.bot_data[SERVICE_KEY]
+
+
+def quick_language(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> str:
+    """The user's language without a database read: Telegram's language, else the default.
+
+    For answers given before (or instead of) loading the supporter's journey, where their
+    stored /language choice is not at hand: notes from the rate limit, errors, groups, admins.
+    """
+    service: JourneyService | None = context.bot_data.get(SERVICE_KEY)
+    default = service.petition.default_language if service else SOURCE_LANGUAGE
+    return resolve_language(None, user.language_code if user else None, default)
 
 
 def supporter_of(user: User) -> Supporter:

@@ -20,8 +20,8 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
-from bot.features.signing import service_of
-from bot.i18n import resolve_language, translator
+from bot.features.signing import quick_language
+from bot.i18n import translator
 
 THROTTLE_GROUP = -3
 MAX_TRACKED_USERS = 100_000
@@ -91,8 +91,7 @@ async def throttle_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     query = update.callback_query
     text = None
     if verdict is Verdict.WARN:
-        default = service_of(context).petition.default_language
-        t = translator(resolve_language(None, user.language_code, default))
+        t = translator(quick_language(context, user))
         text = t.gettext("You are going a little fast. Please wait a few seconds, then go on.")
     with contextlib.suppress(TelegramError):
         if query is not None:

@@ -7,7 +7,6 @@ as if in Telegram (commands such as /start and /status too). Ctrl-D or /quit lea
 from __future__ import annotations
 
 import asyncio
-import html
 import os
 import re
 import sys
@@ -16,13 +15,12 @@ from typing import TextIO
 
 from bot.flow import Command, Event, Pressed, Typed
 from bot.petition import Petition
-from bot.screens import Screen
+from bot.screens import Screen, plain_text
 from bot.service import JourneyService, Supporter
 from storage.base import Storage
 
 SANDBOX_USER_ID = 1
 SANDBOX_BOT_USERNAME = "your_petition_bot"
-_TAG = re.compile(r"<[^>]+>")
 _BOLD = re.compile(r"</?(b|strong)>")
 
 
@@ -32,7 +30,7 @@ def to_terminal(html_text: str, *, color: bool) -> str:
         lambda m: ("\033[0m" if m.group(0).startswith("</") else "\033[1m") if color else "",
         html_text,
     )
-    return html.unescape(_TAG.sub("", text))
+    return plain_text(text)
 
 
 def format_screen(screen: Screen, *, color: bool = False) -> tuple[str, list[str | None]]:

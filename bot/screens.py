@@ -636,7 +636,7 @@ _BARE_AMPERSAND = re.compile(r"&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-fA-F]+);)")
 
 def visible_length(html_text: str) -> int:
     """Length as Telegram counts it: tags removed, entities decoded, in UTF-16 code units."""
-    return len(_plain(html_text).encode("utf-16-le")) // 2
+    return len(plain_text(html_text).encode("utf-16-le")) // 2
 
 
 def check_petition_fits(petition: Petition, now: datetime | None = None) -> None:
@@ -677,7 +677,8 @@ def check_petition_fits(petition: Petition, now: datetime | None = None) -> None
                 )
 
 
-def _plain(html_text: str) -> str:
+def plain_text(html_text: str) -> str:
+    """What a person reads: tags removed, entities decoded."""
     return unescape(_TAG.sub("", html_text))
 
 
@@ -692,9 +693,9 @@ def bot_descriptions(petition: Petition, language: str) -> tuple[str, str]:
     """
     t = translator(language)
     text = petition.text_for(language)
-    title = _plain(text.title)
+    title = plain_text(text.title)
     invitation = t.gettext("Press Start to read the demands and sign: it takes about a minute.")
-    description = f"{title}\n\n{_plain(text.summary or '')}\n\n{invitation}"
+    description = f"{title}\n\n{plain_text(text.summary or '')}\n\n{invitation}"
     if len(description) > MAX_DESCRIPTION_LENGTH:
         description = _shorten(f"{title}\n\n{invitation}", MAX_DESCRIPTION_LENGTH)
     short = t.gettext("Sign the petition: {title}").format(title=title)

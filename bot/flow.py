@@ -135,10 +135,11 @@ class Journey:
     wants_updates: bool = False
     name: str | None = None
     referrer: str | None = None
+    progress: int = 0  # how many FUNNEL_STAGES this supporter has reached, ever
 
     def restarted(self) -> Journey:
-        """A fresh journey that remembers only where the supporter came from."""
-        return Journey(referrer=self.referrer)
+        """A fresh journey that remembers only where the supporter came from (and got to)."""
+        return Journey(referrer=self.referrer, progress=self.progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,37 @@ class Outcome:
     withdraw: bool = False  # the edge must remove the signature now, then show Step.WITHDRAWN
     notice_args: dict[str, str] = field(default_factory=dict)
     language: str | None = None  # the supporter chose this language: store it, speak it
+
+
+# The journey funnel admins see in /stats: each supporter counts once per stage reached.
+FUNNEL_STAGES = ("started", "demands", "country", "age", "consent", "signed")
+_FUNNEL_PROGRESS = {
+    Step.COUNTRY: 2,  # read the demands
+    Step.SEARCH: 2,
+    Step.AGE: 3,  # chose a country
+    Step.GUARDIAN: 3,
+    Step.LEFT: 3,
+    Step.CONSENT: 4,  # confirmed their age
+    Step.NAME: 5,  # gave consent
+    Step.PREVIEW: 5,
+    Step.SIGNED: 6,
+    Step.DONE: 6,
+}
+
+
+def funnel_progress(step: Step) -> int:
+    """How many funnel stages a supporter on this step has passed (1: started)."""
+    return _FUNNEL_PROGRESS.get(step, 1)
+
+
+def track_progress(before: Journey, after: Journey) -> tuple[Journey, tuple[str, ...]]:
+    """`after` with its funnel progress brought up to date, and the stages newly reached.
+
+    Kept apart from `step` so the rules stay about the journey itself; the edge calls it
+    once per event. Progress never goes down: going back or starting over is not un-reading.
+    """
+    progress = max(before.progress, after.progress, funnel_progress(after.step))
+    return replace(after, progress=progress), FUNNEL_STAGES[before.progress : progress]
 
 
 def step(journey: Journey, event: Event, facts: Facts) -> Outcome:

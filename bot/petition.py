@@ -99,6 +99,10 @@ class Petition(Strict):
     default_language: str = "en"
     goal: int = Field(gt=0)
     auto_raise_goal: bool = True
+    # Counts at which admins are told the news (reaching the goal always tells them too).
+    milestones: list[Annotated[int, Field(gt=0)]] = Field(
+        default_factory=lambda: [1_000, 10_000, 100_000, 1_000_000]
+    )
     deadline: datetime | None = None
     paused: bool = False
     targets: list[CountryCode] = Field(min_length=1)
@@ -177,6 +181,17 @@ def load_petition(path: Path) -> Petition:
         where = ".".join(str(part) for part in first["loc"]) or "petition"
         message = first["msg"].removeprefix("Value error, ")
         raise PetitionFileError(f"PETITION_FILE: {path}: {where}: {message}") from None
+
+
+def milestones_reached(petition: Petition, goal: int | None, total: int) -> list[int]:
+    """Marks a signature that brought the count to `total` has just reached.
+
+    `goal` is the live goal (None: the petition file's); reaching the goal shown before this
+    signature is a milestone too, so admins hear of it as the goal rises to its next step.
+    """
+    base_goal = goal if goal is not None else petition.goal
+    shown = current_goal(base_goal, total - 1, auto_raise=petition.auto_raise_goal)
+    return sorted({mark for mark in [*petition.milestones, shown] if mark == total})
 
 
 def current_goal(petition_goal: int, count: int, *, auto_raise: bool = True) -> int:

@@ -6,14 +6,14 @@ on the same storage. Knows nothing about Telegram.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot import flow
 from bot.flow import Event, Facts, Info, Journey, Step
 from bot.i18n import available_languages, resolve_language, translator
-from bot.petition import Petition
+from bot.petition import Petition, milestones_reached
 from bot.screens import Screen, View, render, render_info
 from storage.base import SignatureRequest, Storage, UserRecord
 
@@ -38,7 +38,10 @@ class JourneyService:
         bot_username: str = "",
         clock: Callable[[], datetime] = utc_now,
         retention_days: int | None = None,
+        on_milestone: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:
+        # Told (mark, total) once per mark across all instances; must return quickly.
+        self.on_milestone = on_milestone
         self.retention_days = retention_days
         self.storage = storage
         self.petition = petition
@@ -69,13 +72,20 @@ class JourneyService:
         outcome = flow.step(journey, event, facts)
         signature, total, new_journey = record.signature, record.total, outcome.journey
         language = outcome.language or language
+        reached: tuple[str, ...] = ()
+        if outcome.info is None:  # /help or /mydata on first contact stores nothing
+            new_journey, reached = flow.track_progress(journey, new_journey)
         if outcome.sign:
             result = await self.storage.sign(
-                self._signature_request(supporter, new_journey, language, now), new_journey
+                self._signature_request(supporter, new_journey, language, now),
+                new_journey,
+                reached,
             )
             signature, total = result.signature, result.total
             if not result.created:  # a double tap or a race: show the first signature
                 new_journey = replace(new_journey, step=Step.DONE)
+            else:
+                await self._announce_milestones(record.goal, total, now)
         else:
             if outcome.withdraw:
                 remaining = await self.storage.withdraw(petition.id, supporter.user_id)
@@ -96,6 +106,7 @@ class JourneyService:
                     message_id=message_id or record.message_id,
                     language=outcome.language,
                     now=now,
+                    reached=reached,
                 )
         view = View(
             petition=petition,
@@ -118,6 +129,14 @@ class JourneyService:
             personal = await self.storage.personal_data(petition.id, supporter.user_id)
             view = replace(view, personal_data=personal)
         return render_info(outcome.info, view) if outcome.info else render(new_journey, view)
+
+    async def _announce_milestones(self, goal: int | None, total: int, now: datetime) -> None:
+        for mark in milestones_reached(self.petition, goal, total):
+            # Recorded once across instances: a withdrawal and a new signature at the same
+            # count, or a second instance, do not repeat the news.
+            reached_first = await self.storage.reach_milestone(self.petition.id, mark, now=now)
+            if reached_first and self.on_milestone is not None:
+                await self.on_milestone(mark, total)
 
     def live_petition(self, record: UserRecord) -> Petition:
         """The petition file, with the goal and pause admins set while it runs."""

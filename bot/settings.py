@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
     # Days after the petition's deadline when signatures are anonymised; unset = kept.
     retention_days: int | None = Field(default=None, ge=1)
+    # Secret key for the keyed hash that stands in for Telegram ids in /export (HMAC-SHA256).
+    # Unset: the hash column stays empty, so an export never carries a linkable id.
+    export_secret: SecretStr | None = None
+    # Broadcast messages per second (Telegram allows about 30 per second across chats).
+    broadcast_rate: float = Field(default=20.0, gt=0, le=30)
+    # Public read-only count endpoint (JSON and an SVG badge for campaign sites); unset = off.
+    public_port: int | None = Field(default=None, ge=0, le=65535)
+    public_listen: str = "0.0.0.0"
+    # The endpoint reads the database at most once per this many seconds.
+    public_refresh_seconds: float = Field(default=5.0, ge=0.1, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = (
         "INFO"
     )

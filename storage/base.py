@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from importlib import resources
 from typing import Protocol
@@ -74,6 +75,63 @@ class PersonalData:
 
 
 @dataclass(frozen=True, slots=True)
+class Overview:
+    """The campaign at a glance, read from counter tables only (fast at millions)."""
+
+    total: int
+    goal: int | None  # set live by an admin; None: the petition file's
+    paused: bool | None
+    opted_in: int  # signers who asked for updates
+    referred: int  # signatures that came through someone's link
+    countries: dict[str, int]  # best first
+    languages: dict[str, int]  # best first
+    funnel: dict[str, int]  # stage (bot.flow.FUNNEL_STAGES) -> supporters who reached it
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    number: int
+    signed_at: datetime
+    name: str | None  # None once anonymised
+    user_id: int | None  # None once anonymised
+    country: str
+    language: str
+    wants_updates: bool
+    guardian_consent: bool
+    text_version: str
+    referred_by: str | None
+
+
+class BroadcastState(StrEnum):
+    DRAFT = "draft"  # written, waiting for the admin's confirmation
+    SENDING = "sending"
+    STOPPED = "stopped"  # an admin stopped it
+    DONE = "done"
+    CANCELLED = "cancelled"  # the admin did not confirm
+
+
+class Delivery(StrEnum):
+    QUEUED = "queued"  # claimed for sending, not tried yet
+    SENDING = "sending"  # handed to Telegram: if we crash now, we cannot know; never resent
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403: they blocked the bot
+    FAILED = "failed"  # any other refusal (deleted account, ...)
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    id: int
+    petition_id: str
+    text: str  # HTML
+    created_by: int
+    created_at: datetime
+    state: BroadcastState
+    progress: dict[Delivery, int]  # deliveries by state so far
+    owner: str | None = None  # the process sending it now
+    lease_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SignResult:
     signature: Signature
     created: bool  # False: this supporter had already signed (double tap, redelivery, a race)
@@ -97,13 +155,18 @@ class Storage(Protocol):
         message_id: int | None,
         language: str | None,
         now: datetime,
-    ) -> None: ...
+        reached: Sequence[str] = (),
+    ) -> None:
+        """Store the journey; count the funnel stages it `reached` for the first time."""
 
-    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+    async def sign(
+        self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
+    ) -> SignResult:
         """Record a signature exactly once and update the counters in the same transaction.
 
         Idempotent per (petition, user): a second call returns the first signature with
-        created=False and changes nothing.
+        created=False and changes nothing (the funnel stages `reached` are counted only with
+        a new signature).
         """
 
     async def withdraw(self, petition_id: str, user_id: int) -> int | None:
@@ -186,6 +249,118 @@ class Storage(Protocol):
 
     async def recount(self, petition_id: str) -> int:
         """Recompute the counters from the signatures (repairs drift); returns the total."""
+
+    # ---- the admin console ------------------------------------------------------------
+
+    async def overview(self, petition_id: str) -> Overview: ...
+
+    async def daily_counts(self, petition_id: str, since: date | None = None) -> dict[date, int]:
+        """Signatures per UTC day (withdrawn ones removed), oldest first; days without none."""
+
+    async def top_referrers(self, petition_id: str, limit: int = 5) -> list[int]:
+        """How many each of the best referrers brought, best first (no names: anonymised)."""
+
+    async def reach_milestone(self, petition_id: str, mark: int, *, now: datetime) -> bool:
+        """True for the one caller that first records this mark (admins are told once)."""
+
+    def export_rows(
+        self, petition_id: str, *, country: str | None = None, batch_size: int = 2000
+    ) -> AsyncIterator[ExportRow]:
+        """Every signature (of one country, if given) by signer number, read in batches."""
+
+    async def country_span(
+        self, petition_id: str, country: str
+    ) -> tuple[datetime, datetime] | None:
+        """First and last signature time from a country (None: nobody from there)."""
+
+    async def create_broadcast(
+        self, petition_id: str, created_by: int, text: str, *, now: datetime
+    ) -> int: ...
+
+    async def get_broadcast(self, broadcast_id: int) -> Broadcast | None: ...
+
+    async def latest_broadcast(self, petition_id: str) -> Broadcast | None: ...
+
+    async def set_broadcast_state(
+        self, broadcast_id: int, state: BroadcastState, *, expected: BroadcastState
+    ) -> bool:
+        """Move a broadcast from `expected` to `state`; False if it was not in `expected`."""
+
+    async def lease_broadcast(
+        self, petition_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> Broadcast | None:
+        """Take (or renew) the sending broadcast, unless another owner's lease still runs."""
+
+    async def claim_recipients(self, broadcast_id: int, limit: int, *, now: datetime) -> list[int]:
+        """Queue the next opted-in, unblocked signers who have no delivery yet; their ids.
+
+        A recipient is claimed at most once per broadcast, whatever the crashes or instances.
+        """
+
+    async def left_over_recipients(self, broadcast_id: int) -> list[int]:
+        """Recipients a crashed sender queued but never handed over (safe to send to)."""
+
+    async def set_delivery(
+        self, broadcast_id: int, user_id: int, state: Delivery, *, now: datetime
+    ) -> None: ...
+
+
+# Kinds of rows in the `tallies` table (counters kept in the signing transaction).
+TALLY_DAY = "day"  # key: UTC date, ISO
+TALLY_LANGUAGE = "language"
+TALLY_REFERRER = "referrer"  # key: the referrer's code
+TALLY_FLAG = "flag"  # key: one of the flags below
+TALLY_FUNNEL = "funnel"  # key: a stage of bot.flow.FUNNEL_STAGES
+FLAG_WANTS_UPDATES = "wants_updates"
+FLAG_REFERRED = "referred"
+# Rebuilt from the signatures by recount(); the funnel is history and cannot be.
+SIGNATURE_TALLIES = (TALLY_DAY, TALLY_LANGUAGE, TALLY_REFERRER, TALLY_FLAG)
+
+
+def signature_tallies(
+    signed_at: datetime, language: str, wants_updates: bool, referred_by: str | None
+) -> list[tuple[str, str]]:
+    """The (kind, key) counters one signature adds to, and its withdrawal takes from."""
+    tallies = [
+        (TALLY_DAY, signed_at.astimezone(UTC).date().isoformat()),
+        (TALLY_LANGUAGE, language),
+    ]
+    if wants_updates:
+        tallies.append((TALLY_FLAG, FLAG_WANTS_UPDATES))
+    if referred_by:
+        tallies += [(TALLY_FLAG, FLAG_REFERRED), (TALLY_REFERRER, referred_by)]
+    return tallies
+
+
+def request_tallies(request: SignatureRequest, reached: Sequence[str]) -> list[tuple[str, str]]:
+    return signature_tallies(
+        request.signed_at, request.language, request.wants_updates, request.referred_by
+    ) + [(TALLY_FUNNEL, stage) for stage in reached]
+
+
+def overview_from_tallies(
+    rows: Sequence[tuple[str, str, int]],
+    *,
+    total: int,
+    goal: int | None,
+    paused: bool | None,
+    countries: dict[str, int],
+) -> Overview:
+    """Assemble the overview from (kind, key, total) rows of the small tally kinds."""
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, key, count in sorted(rows, key=lambda row: (-row[2], row[1])):
+        by_kind.setdefault(kind, {})[key] = count
+    flags = by_kind.get(TALLY_FLAG, {})
+    return Overview(
+        total=total,
+        goal=goal,
+        paused=paused,
+        opted_in=flags.get(FLAG_WANTS_UPDATES, 0),
+        referred=flags.get(FLAG_REFERRED, 0),
+        countries=countries,
+        languages=by_kind.get(TALLY_LANGUAGE, {}),
+        funnel=by_kind.get(TALLY_FUNNEL, {}),
+    )
 
 
 def new_referral_code() -> str:

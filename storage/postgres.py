@@ -7,15 +7,27 @@ so numbers are unique and gapless. asyncpg prepares and caches each statement pe
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    SIGNATURE_TALLIES,
+    TALLY_DAY,
+    TALLY_FLAG,
+    TALLY_FUNNEL,
+    TALLY_LANGUAGE,
+    TALLY_REFERRER,
     AuditEntry,
+    Broadcast,
+    BroadcastState,
     Claim,
+    Delivery,
+    ExportRow,
+    Overview,
     PersonalData,
     SignatureRequest,
     SignResult,
@@ -24,6 +36,9 @@ from storage.base import (
     journey_to_json,
     migration_scripts,
     new_referral_code,
+    overview_from_tallies,
+    request_tallies,
+    signature_tallies,
     split_sql,
 )
 
@@ -152,9 +167,9 @@ class PostgresStorage:
         message_id: int | None,
         language: str | None,
         now: datetime,
+        reached: Sequence[str] = (),
     ) -> None:
-        await self.pool.execute(
-            _UPSERT_JOURNEY,
+        arguments = (
             petition_id,
             user_id,
             journey.step.value,
@@ -164,11 +179,21 @@ class PostgresStorage:
             now,
             False,
         )
+        if not reached:
+            await self.pool.execute(_UPSERT_JOURNEY, *arguments)
+            return
+        async with self.pool.acquire() as connection, connection.transaction():
+            await connection.execute(_UPSERT_JOURNEY, *arguments)
+            await _add_tallies(
+                connection, petition_id, [(TALLY_FUNNEL, stage) for stage in reached], 1
+            )
 
-    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+    async def sign(
+        self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
+    ) -> SignResult:
         for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
             try:
-                return await self._sign_once(request, journey, new_referral_code())
+                return await self._sign_once(request, journey, new_referral_code(), reached)
             except _DuplicateSignature:
                 existing = await self._existing(request)
                 assert existing is not None
@@ -192,7 +217,11 @@ class PostgresStorage:
         return SignResult(signature, created=False, total=row["total"])
 
     async def _sign_once(
-        self, request: SignatureRequest, journey: Journey, referral_code: str
+        self,
+        request: SignatureRequest,
+        journey: Journey,
+        referral_code: str,
+        reached: Sequence[str],
     ) -> SignResult:
         existing = await self._existing(request)
         if existing is not None:
@@ -238,6 +267,7 @@ class PostgresStorage:
                 petition_id,
                 request.country,
             )
+            await _add_tallies(connection, petition_id, request_tallies(request, reached), 1)
             await connection.execute(
                 _UPSERT_JOURNEY,
                 petition_id,
@@ -260,19 +290,24 @@ class PostgresStorage:
             await connection.execute(
                 "SELECT 1 FROM petition_counts WHERE petition_id = $1 FOR UPDATE", petition_id
             )
-            country = await connection.fetchval(
-                "DELETE FROM signatures WHERE petition_id = $1 AND user_id = $2 RETURNING country",
+            row = await connection.fetchrow(
+                "DELETE FROM signatures WHERE petition_id = $1 AND user_id = $2 "
+                "RETURNING country, signed_at, language, wants_updates, referred_by",
                 petition_id,
                 user_id,
             )
-            if country is None:
+            if row is None:
                 return None
             await connection.execute(
                 "UPDATE country_counts SET total = GREATEST(total - 1, 0) "
                 "WHERE petition_id = $1 AND country = $2",
                 petition_id,
-                country,
+                row["country"],
             )
+            tallies = signature_tallies(
+                row["signed_at"], row["language"], row["wants_updates"], row["referred_by"]
+            )
+            await _add_tallies(connection, petition_id, tallies, -1)
             return await connection.fetchval(
                 "UPDATE petition_counts SET total = GREATEST(total - 1, 0) "
                 "WHERE petition_id = $1 RETURNING total",
@@ -280,11 +315,13 @@ class PostgresStorage:
             )
 
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
-        return await self.pool.fetchval(
-            "SELECT COUNT(*) FROM signatures WHERE petition_id = $1 AND referred_by = $2",
+        total = await self.pool.fetchval(
+            "SELECT total FROM tallies WHERE petition_id = $1 AND kind = $2 AND key = $3",
             petition_id,
+            TALLY_REFERRER,
             referral_code,
         )
+        return total or 0
 
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         signed = await self.pool.fetchrow(
@@ -493,6 +530,18 @@ class PostgresStorage:
                 "GROUP BY petition_id, country",
                 petition_id,
             )
+            await connection.execute(
+                "DELETE FROM tallies WHERE petition_id = $1 AND kind = ANY($2::text[])",
+                petition_id,
+                list(SIGNATURE_TALLIES),
+            )
+            for kind, key_sql, where in _TALLY_SOURCES:
+                await connection.execute(
+                    f"INSERT INTO tallies (petition_id, kind, key, total) "
+                    f"SELECT petition_id, '{kind}', {key_sql}, COUNT(*) FROM signatures "
+                    f"WHERE petition_id = $1 AND {where} GROUP BY 1, 2, 3",
+                    petition_id,
+                )
             return await connection.fetchval(
                 "UPDATE petition_counts SET "
                 "total = (SELECT COUNT(*) FROM signatures WHERE petition_id = $1), "
@@ -502,6 +551,258 @@ class PostgresStorage:
                 petition_id,
             )
 
+    # ---- the admin console ------------------------------------------------------------
+
+    async def overview(self, petition_id: str) -> Overview:
+        counts = await self.pool.fetchrow(
+            "SELECT total, goal, paused FROM petition_counts WHERE petition_id = $1", petition_id
+        )
+        rows = await self.pool.fetch(
+            "SELECT kind, key, total FROM tallies WHERE petition_id = $1 "
+            "AND kind = ANY($2::text[]) AND total > 0",
+            petition_id,
+            [TALLY_LANGUAGE, TALLY_FLAG, TALLY_FUNNEL],
+        )
+        total, goal, paused = counts if counts is not None else (0, None, None)
+        return overview_from_tallies(
+            [(row["kind"], row["key"], row["total"]) for row in rows],
+            total=total,
+            goal=goal,
+            paused=paused,
+            countries=await self.country_counts(petition_id),
+        )
+
+    async def daily_counts(self, petition_id: str, since: date | None = None) -> dict[date, int]:
+        rows = await self.pool.fetch(
+            "SELECT key, total FROM tallies WHERE petition_id = $1 AND kind = $2 AND key >= $3 "
+            "AND total > 0 ORDER BY key",
+            petition_id,
+            TALLY_DAY,
+            since.isoformat() if since else "",
+        )
+        return {date.fromisoformat(row["key"]): row["total"] for row in rows}
+
+    async def top_referrers(self, petition_id: str, limit: int = 5) -> list[int]:
+        rows = await self.pool.fetch(
+            "SELECT total FROM tallies WHERE petition_id = $1 AND kind = $2 AND total > 0 "
+            "ORDER BY total DESC LIMIT $3",
+            petition_id,
+            TALLY_REFERRER,
+            limit,
+        )
+        return [row["total"] for row in rows]
+
+    async def reach_milestone(self, petition_id: str, mark: int, *, now: datetime) -> bool:
+        inserted = await self.pool.fetchval(
+            "INSERT INTO milestones (petition_id, mark, reached_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING mark",
+            petition_id,
+            mark,
+            now,
+        )
+        return inserted is not None
+
+    async def export_rows(
+        self, petition_id: str, *, country: str | None = None, batch_size: int = 2000
+    ) -> AsyncIterator[ExportRow]:
+        after = 0
+        while True:
+            rows = await self.pool.fetch(
+                f"SELECT {_EXPORT_COLUMNS} FROM signatures WHERE petition_id = $1 "
+                "AND number > $2 AND ($3::text IS NULL OR country = $3) "
+                "ORDER BY number LIMIT $4",
+                petition_id,
+                after,
+                country,
+                batch_size,
+            )
+            for row in rows:
+                anonymized = row["anonymized_at"] is not None
+                yield ExportRow(
+                    number=row["number"],
+                    signed_at=row["signed_at"],
+                    name=None if anonymized else row["name"],
+                    user_id=None if anonymized else row["user_id"],
+                    country=row["country"],
+                    language=row["language"],
+                    wants_updates=row["wants_updates"],
+                    guardian_consent=row["guardian_consent"],
+                    text_version=row["text_version"],
+                    referred_by=row["referred_by"],
+                )
+            if len(rows) < batch_size:
+                return
+            after = rows[-1]["number"]
+
+    async def country_span(
+        self, petition_id: str, country: str
+    ) -> tuple[datetime, datetime] | None:
+        # Numbers grow with time, so the (petition, country, number) index gives both ends.
+        row = await self.pool.fetchrow(
+            "SELECT (SELECT signed_at FROM signatures WHERE petition_id = $1 AND country = $2 "
+            "ORDER BY number LIMIT 1) AS first, "
+            "(SELECT signed_at FROM signatures WHERE petition_id = $1 AND country = $2 "
+            "ORDER BY number DESC LIMIT 1) AS last",
+            petition_id,
+            country,
+        )
+        if row is None or row["first"] is None:
+            return None
+        return row["first"], row["last"]
+
+    async def create_broadcast(
+        self, petition_id: str, created_by: int, text: str, *, now: datetime
+    ) -> int:
+        return await self.pool.fetchval(
+            "INSERT INTO broadcasts (petition_id, text, created_by, created_at, state) "
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            petition_id,
+            text,
+            created_by,
+            now,
+            BroadcastState.DRAFT.value,
+        )
+
+    async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
+        return await self._broadcast_where("id = $1", broadcast_id)
+
+    async def latest_broadcast(self, petition_id: str) -> Broadcast | None:
+        return await self._broadcast_where(
+            "petition_id = $1 AND state <> 'draft' AND state <> 'cancelled' ORDER BY id DESC",
+            petition_id,
+        )
+
+    async def _broadcast_where(self, where: str, argument: object) -> Broadcast | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1", argument
+        )
+        if row is None:
+            return None
+        counts = await self.pool.fetch(
+            "SELECT state, COUNT(*) AS n FROM broadcast_deliveries WHERE broadcast_id = $1 "
+            "GROUP BY state",
+            row["id"],
+        )
+        return Broadcast(
+            id=row["id"],
+            petition_id=row["petition_id"],
+            text=row["text"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+            state=BroadcastState(row["state"]),
+            progress={Delivery(count["state"]): count["n"] for count in counts},
+            owner=row["owner"],
+            lease_until=row["lease_until"],
+        )
+
+    async def set_broadcast_state(
+        self, broadcast_id: int, state: BroadcastState, *, expected: BroadcastState
+    ) -> bool:
+        changed = await self.pool.fetchval(
+            "UPDATE broadcasts SET state = $1 WHERE id = $2 AND state = $3 RETURNING id",
+            state.value,
+            broadcast_id,
+            expected.value,
+        )
+        return changed is not None
+
+    async def lease_broadcast(
+        self, petition_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> Broadcast | None:
+        broadcast_id = await self.pool.fetchval(
+            _LEASE_BROADCAST, petition_id, owner, now, lease_until
+        )
+        return None if broadcast_id is None else await self.get_broadcast(broadcast_id)
+
+    async def claim_recipients(
+        self, broadcast_id: int, limit: int, *, now: datetime
+    ) -> list[int]:
+        async with self.pool.acquire() as connection, connection.transaction():
+            # One claimer at a time per broadcast, so two never take the same next ids.
+            await connection.execute(
+                "SELECT 1 FROM broadcasts WHERE id = $1 FOR UPDATE", broadcast_id
+            )
+            claimed = await connection.fetch(_CLAIM_RECIPIENTS, broadcast_id, limit, now)
+        return sorted(row["user_id"] for row in claimed)
+
+    async def left_over_recipients(self, broadcast_id: int) -> list[int]:
+        rows = await self.pool.fetch(
+            "SELECT user_id FROM broadcast_deliveries WHERE broadcast_id = $1 "
+            "AND state = 'queued' ORDER BY user_id",
+            broadcast_id,
+        )
+        return [row["user_id"] for row in rows]
+
+    async def set_delivery(
+        self, broadcast_id: int, user_id: int, state: Delivery, *, now: datetime
+    ) -> None:
+        await self.pool.execute(
+            "UPDATE broadcast_deliveries SET state = $1, updated_at = $2 "
+            "WHERE broadcast_id = $3 AND user_id = $4",
+            state.value,
+            now,
+            broadcast_id,
+            user_id,
+        )
+
+
+async def _add_tallies(
+    connection: asyncpg.Connection,
+    petition_id: str,
+    tallies: list[tuple[str, str]],
+    delta: int,
+) -> None:
+    """One statement for all counters; sorted, so concurrent transactions lock in one order."""
+    ordered = sorted(tallies)
+    await connection.execute(
+        "INSERT INTO tallies (petition_id, kind, key, total) "
+        "SELECT $1, kind, key, GREATEST($4::bigint, 0) "
+        "FROM unnest($2::text[], $3::text[]) AS t (kind, key) "
+        "ON CONFLICT (petition_id, kind, key) DO UPDATE "
+        "SET total = GREATEST(tallies.total + $4::bigint, 0)",
+        petition_id,
+        [kind for kind, _ in ordered],
+        [key for _, key in ordered],
+        delta,
+    )
+
+
+# (kind, key expression, filter) of the tallies recount() rebuilds from the signatures.
+_TALLY_SOURCES = (
+    ("day", "to_char(signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "true"),
+    ("language", "language", "true"),
+    ("referrer", "referred_by", "referred_by IS NOT NULL"),
+    ("flag", "'wants_updates'", "wants_updates"),
+    ("flag", "'referred'", "referred_by IS NOT NULL"),
+)
+
+_EXPORT_COLUMNS = (
+    "number, signed_at, name, user_id, country, language, wants_updates, guardian_consent, "
+    "text_version, referred_by, anonymized_at"
+)
+_BROADCAST_COLUMNS = "id, petition_id, text, created_by, created_at, state, owner, lease_until"
+
+# One broadcast sends at a time per petition: the oldest, unless another owner's lease runs.
+_LEASE_BROADCAST = """
+    UPDATE broadcasts SET owner = $2, lease_until = $4
+    WHERE id = (SELECT id FROM broadcasts WHERE petition_id = $1 AND state = 'sending'
+                ORDER BY id LIMIT 1)
+      AND (owner IS NULL OR owner = $2 OR lease_until < $3)
+    RETURNING id
+"""
+
+# Recipients are claimed in user id order: everyone below the highest claimed id was handled.
+_CLAIM_RECIPIENTS = """
+    INSERT INTO broadcast_deliveries (broadcast_id, user_id, state, updated_at)
+    SELECT $1, s.user_id, 'queued', $3 FROM signatures s
+    WHERE s.petition_id = (SELECT petition_id FROM broadcasts WHERE id = $1)
+      AND s.wants_updates AND s.blocked_at IS NULL AND s.anonymized_at IS NULL
+      AND s.user_id > COALESCE(
+          (SELECT MAX(user_id) FROM broadcast_deliveries WHERE broadcast_id = $1), -1)
+    ORDER BY s.user_id LIMIT $2
+    ON CONFLICT DO NOTHING
+    RETURNING user_id
+"""
 
 # The last parameter lets the signing transaction update the journey without its message id.
 _UPSERT_JOURNEY = """

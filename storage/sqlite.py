@@ -10,17 +10,28 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import aiosqlite
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    SIGNATURE_TALLIES,
+    TALLY_DAY,
+    TALLY_FLAG,
+    TALLY_FUNNEL,
+    TALLY_LANGUAGE,
+    TALLY_REFERRER,
     AuditEntry,
+    Broadcast,
+    BroadcastState,
     Claim,
+    Delivery,
+    ExportRow,
+    Overview,
     PersonalData,
     SignatureRequest,
     SignResult,
@@ -29,6 +40,9 @@ from storage.base import (
     journey_to_json,
     migration_scripts,
     new_referral_code,
+    overview_from_tallies,
+    request_tallies,
+    signature_tallies,
     split_sql,
 )
 
@@ -174,33 +188,43 @@ class SQLiteStorage:
         message_id: int | None,
         language: str | None,
         now: datetime,
+        reached: Sequence[str] = (),
     ) -> None:
-        async with self._write_lock:
-            await self._db.execute(
-                _UPSERT_JOURNEY,
-                {
-                    "p": petition_id,
-                    "u": user_id,
-                    "step": journey.step.value,
-                    "answers": journey_to_json(journey),
-                    "message_id": message_id,
-                    "language": language,
-                    "now": now.isoformat(),
-                    "keep_message": 0,
-                },
-            )
+        values = {
+            "p": petition_id,
+            "u": user_id,
+            "step": journey.step.value,
+            "answers": journey_to_json(journey),
+            "message_id": message_id,
+            "language": language,
+            "now": now.isoformat(),
+            "keep_message": 0,
+        }
+        if not reached:
+            async with self._write_lock:
+                await self._db.execute(_UPSERT_JOURNEY, values)
+            return
+        async with self._transaction() as db:
+            await db.execute(_UPSERT_JOURNEY, values)
+            await _add_tallies(db, petition_id, [(TALLY_FUNNEL, stage) for stage in reached], 1)
 
-    async def sign(self, request: SignatureRequest, journey: Journey) -> SignResult:
+    async def sign(
+        self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
+    ) -> SignResult:
         for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
             try:
-                return await self._sign_once(request, journey, new_referral_code())
+                return await self._sign_once(request, journey, new_referral_code(), reached)
             except sqlite3.IntegrityError as error:
                 if "referral_code" not in str(error):
                     raise
         raise RuntimeError("could not draw a unique referral code")
 
     async def _sign_once(
-        self, request: SignatureRequest, journey: Journey, referral_code: str
+        self,
+        request: SignatureRequest,
+        journey: Journey,
+        referral_code: str,
+        reached: Sequence[str],
     ) -> SignResult:
         key = {"p": request.petition_id, "u": request.user_id}
         async with self._transaction() as db:
@@ -248,6 +272,7 @@ class SQLiteStorage:
                 "ON CONFLICT (petition_id, country) DO UPDATE SET total = total + 1",
                 {"p": request.petition_id, "c": request.country},
             )
+            await _add_tallies(db, request.petition_id, request_tallies(request, reached), 1)
             await db.execute(
                 _UPSERT_JOURNEY,
                 {
@@ -275,26 +300,32 @@ class SQLiteStorage:
         key = {"p": petition_id, "u": user_id}
         async with self._transaction() as db:
             async with db.execute(
-                "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u RETURNING country",
+                "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u "
+                "RETURNING country, signed_at, language, wants_updates, referred_by",
                 key,
             ) as cursor:
                 row = await cursor.fetchone()
             if row is None:
                 return None
+            country, signed_at, language, wants_updates, referred_by = row
             await db.execute(
                 "UPDATE country_counts SET total = MAX(total - 1, 0) "
                 "WHERE petition_id = :p AND country = :c",
-                {"p": petition_id, "c": row[0]},
+                {"p": petition_id, "c": country},
             )
             await db.execute(
                 "UPDATE petition_counts SET total = MAX(total - 1, 0) WHERE petition_id = :p", key
             )
+            tallies = signature_tallies(
+                datetime.fromisoformat(signed_at), language, bool(wants_updates), referred_by
+            )
+            await _add_tallies(db, petition_id, tallies, -1)
             return await self._total(db, petition_id)
 
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
         async with self._read_db.execute(
-            "SELECT COUNT(*) FROM signatures WHERE petition_id = ? AND referred_by = ?",
-            (petition_id, referral_code),
+            "SELECT total FROM tallies WHERE petition_id = ? AND kind = ? AND key = ?",
+            (petition_id, TALLY_REFERRER, referral_code),
         ) as cursor:
             row = await cursor.fetchone()
         return row[0] if row else 0
@@ -507,7 +538,278 @@ class SQLiteStorage:
                 "last_number = MAX(last_number, excluded.last_number)",
                 (petition_id,),
             )
+            await db.execute(
+                f"DELETE FROM tallies WHERE petition_id = ? AND kind IN {SIGNATURE_TALLIES}",
+                (petition_id,),
+            )
+            for kind, key_sql, where in _TALLY_SOURCES:
+                await db.execute(
+                    f"INSERT INTO tallies (petition_id, kind, key, total) "
+                    f"SELECT petition_id, '{kind}', {key_sql}, COUNT(*) FROM signatures "
+                    f"WHERE petition_id = ? AND {where} GROUP BY 1, 2, 3",
+                    (petition_id,),
+                )
             return await self._total(db, petition_id)
+
+    # ---- the admin console ------------------------------------------------------------
+
+    async def overview(self, petition_id: str) -> Overview:
+        async with self._read_db.execute(
+            "SELECT total, goal, paused FROM petition_counts WHERE petition_id = ?",
+            (petition_id,),
+        ) as cursor:
+            counts = await cursor.fetchone()
+        async with self._read_db.execute(
+            "SELECT kind, key, total FROM tallies WHERE petition_id = ? AND kind IN (?, ?, ?) "
+            "AND total > 0",
+            (petition_id, TALLY_LANGUAGE, TALLY_FLAG, TALLY_FUNNEL),
+        ) as cursor:
+            rows = [tuple(row) async for row in cursor]
+        total, goal, paused = counts or (0, None, None)
+        return overview_from_tallies(
+            rows,  # type: ignore[arg-type]
+            total=total,
+            goal=goal,
+            paused=None if paused is None else bool(paused),
+            countries=await self.country_counts(petition_id),
+        )
+
+    async def daily_counts(self, petition_id: str, since: date | None = None) -> dict[date, int]:
+        async with self._read_db.execute(
+            "SELECT key, total FROM tallies WHERE petition_id = ? AND kind = ? AND key >= ? "
+            "AND total > 0 ORDER BY key",
+            (petition_id, TALLY_DAY, since.isoformat() if since else ""),
+        ) as cursor:
+            return {date.fromisoformat(day): total async for day, total in cursor}
+
+    async def top_referrers(self, petition_id: str, limit: int = 5) -> list[int]:
+        async with self._read_db.execute(
+            "SELECT total FROM tallies WHERE petition_id = ? AND kind = ? AND total > 0 "
+            "ORDER BY total DESC LIMIT ?",
+            (petition_id, TALLY_REFERRER, limit),
+        ) as cursor:
+            return [total async for (total,) in cursor]
+
+    async def reach_milestone(self, petition_id: str, mark: int, *, now: datetime) -> bool:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "INSERT INTO milestones (petition_id, mark, reached_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (petition_id, mark, now.isoformat()),
+            )
+            inserted = cursor.rowcount == 1
+            await cursor.close()
+            return inserted
+
+    async def export_rows(
+        self, petition_id: str, *, country: str | None = None, batch_size: int = 2000
+    ) -> AsyncIterator[ExportRow]:
+        after = 0
+        where = "petition_id = :p AND number > :after" + (" AND country = :c" if country else "")
+        while True:
+            async with self._read_db.execute(
+                f"SELECT {_EXPORT_COLUMNS} FROM signatures WHERE {where} "
+                "ORDER BY number LIMIT :batch",
+                {"p": petition_id, "after": after, "c": country, "batch": batch_size},
+            ) as cursor:
+                rows = await cursor.fetchall()
+            for row in rows:
+                yield _export_row(row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1][0]
+
+    async def country_span(
+        self, petition_id: str, country: str
+    ) -> tuple[datetime, datetime] | None:
+        ends = []
+        for order in ("ASC", "DESC"):  # numbers grow with time: the index gives both ends
+            async with self._read_db.execute(
+                "SELECT signed_at FROM signatures WHERE petition_id = ? AND country = ? "
+                f"ORDER BY number {order} LIMIT 1",
+                (petition_id, country),
+            ) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return None
+            ends.append(datetime.fromisoformat(row[0]))
+        return ends[0], ends[1]
+
+    async def create_broadcast(
+        self, petition_id: str, created_by: int, text: str, *, now: datetime
+    ) -> int:
+        async with self._write_lock:
+            async with self._db.execute(
+                "INSERT INTO broadcasts (petition_id, text, created_by, created_at, state) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (petition_id, text, created_by, now.isoformat(), BroadcastState.DRAFT.value),
+            ) as cursor:
+                (broadcast_id,) = await cursor.fetchone()  # type: ignore[misc]
+            return broadcast_id
+
+    async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
+        return await self._broadcast_where("id = ?", (broadcast_id,))
+
+    async def latest_broadcast(self, petition_id: str) -> Broadcast | None:
+        return await self._broadcast_where(
+            "petition_id = ? AND state <> 'draft' AND state <> 'cancelled' ORDER BY id DESC",
+            (petition_id,),
+        )
+
+    async def _broadcast_where(self, where: str, parameters: tuple) -> Broadcast | None:
+        async with self._read_db.execute(
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1", parameters
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        async with self._read_db.execute(
+            "SELECT state, COUNT(*) FROM broadcast_deliveries WHERE broadcast_id = ? "
+            "GROUP BY state",
+            (row[0],),
+        ) as cursor:
+            progress = {Delivery(state): count async for state, count in cursor}
+        return _broadcast(row, progress)
+
+    async def set_broadcast_state(
+        self, broadcast_id: int, state: BroadcastState, *, expected: BroadcastState
+    ) -> bool:
+        async with self._write_lock:
+            cursor = await self._db.execute(
+                "UPDATE broadcasts SET state = ? WHERE id = ? AND state = ?",
+                (state.value, broadcast_id, expected.value),
+            )
+            changed = cursor.rowcount == 1
+            await cursor.close()
+            return changed
+
+    async def lease_broadcast(
+        self, petition_id: str, *, owner: str, now: datetime, lease_until: datetime
+    ) -> Broadcast | None:
+        async with (
+            self._write_lock,
+            self._db.execute(
+                _LEASE_BROADCAST,
+                {
+                    "p": petition_id,
+                    "owner": owner,
+                    "now": now.isoformat(),
+                    "until": lease_until.isoformat(),
+                },
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return None if row is None else await self.get_broadcast(row[0])
+
+    async def claim_recipients(
+        self, broadcast_id: int, limit: int, *, now: datetime
+    ) -> list[int]:
+        async with self._transaction() as db, db.execute(
+            _CLAIM_RECIPIENTS, {"b": broadcast_id, "n": limit, "now": now.isoformat()}
+        ) as cursor:
+            return sorted([user_id async for (user_id,) in cursor])
+
+    async def left_over_recipients(self, broadcast_id: int) -> list[int]:
+        async with self._read_db.execute(
+            "SELECT user_id FROM broadcast_deliveries WHERE broadcast_id = ? "
+            "AND state = 'queued' ORDER BY user_id",
+            (broadcast_id,),
+        ) as cursor:
+            return [user_id async for (user_id,) in cursor]
+
+    async def set_delivery(
+        self, broadcast_id: int, user_id: int, state: Delivery, *, now: datetime
+    ) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "UPDATE broadcast_deliveries SET state = ?, updated_at = ? "
+                "WHERE broadcast_id = ? AND user_id = ?",
+                (state.value, now.isoformat(), broadcast_id, user_id),
+            )
+
+
+async def _add_tallies(
+    db: aiosqlite.Connection, petition_id: str, tallies: list[tuple[str, str]], delta: int
+) -> None:
+    await db.executemany(
+        "INSERT INTO tallies (petition_id, kind, key, total) VALUES (?, ?, ?, MAX(?, 0)) "
+        "ON CONFLICT (petition_id, kind, key) DO UPDATE SET total = MAX(total + ?, 0)",
+        [(petition_id, kind, key, delta, delta) for kind, key in tallies],
+    )
+
+
+# (kind, key expression, filter) of the tallies recount() rebuilds from the signatures.
+_TALLY_SOURCES = (
+    ("day", "substr(signed_at, 1, 10)", "1"),
+    ("language", "language", "1"),
+    ("referrer", "referred_by", "referred_by IS NOT NULL"),
+    ("flag", "'wants_updates'", "wants_updates"),
+    ("flag", "'referred'", "referred_by IS NOT NULL"),
+)
+
+_EXPORT_COLUMNS = (
+    "number, signed_at, name, user_id, country, language, wants_updates, guardian_consent, "
+    "text_version, referred_by, anonymized_at"
+)
+
+
+def _export_row(row: sqlite3.Row | tuple) -> ExportRow:
+    number, signed_at, name, user_id, country, language, updates, guardian, version = row[:9]
+    referred_by, anonymized_at = row[9:]
+    anonymized = anonymized_at is not None
+    return ExportRow(
+        number=number,
+        signed_at=datetime.fromisoformat(signed_at),
+        name=None if anonymized else name,
+        user_id=None if anonymized else user_id,
+        country=country,
+        language=language,
+        wants_updates=bool(updates),
+        guardian_consent=bool(guardian),
+        text_version=version,
+        referred_by=referred_by,
+    )
+
+
+_BROADCAST_COLUMNS = "id, petition_id, text, created_by, created_at, state, owner, lease_until"
+
+
+def _broadcast(row: tuple, progress: dict[Delivery, int]) -> Broadcast:
+    broadcast_id, petition_id, text, created_by, created_at, state, owner, lease_until = row
+    return Broadcast(
+        id=broadcast_id,
+        petition_id=petition_id,
+        text=text,
+        created_by=created_by,
+        created_at=datetime.fromisoformat(created_at),
+        state=BroadcastState(state),
+        progress=progress,
+        owner=owner,
+        lease_until=datetime.fromisoformat(lease_until) if lease_until else None,
+    )
+
+
+# One broadcast sends at a time per petition: the oldest, unless another owner's lease runs.
+_LEASE_BROADCAST = """
+    UPDATE broadcasts SET owner = :owner, lease_until = :until
+    WHERE id = (SELECT id FROM broadcasts WHERE petition_id = :p AND state = 'sending'
+                ORDER BY id LIMIT 1)
+      AND (owner IS NULL OR owner = :owner OR lease_until < :now)
+    RETURNING id
+"""
+
+# Recipients are claimed in user id order: everyone below the highest claimed id was handled.
+_CLAIM_RECIPIENTS = """
+    INSERT INTO broadcast_deliveries (broadcast_id, user_id, state, updated_at)
+    SELECT :b, s.user_id, 'queued', :now FROM signatures s
+    WHERE s.petition_id = (SELECT petition_id FROM broadcasts WHERE id = :b)
+      AND s.wants_updates AND s.blocked_at IS NULL AND s.anonymized_at IS NULL
+      AND s.user_id > COALESCE(
+          (SELECT MAX(user_id) FROM broadcast_deliveries WHERE broadcast_id = :b), -1)
+    ORDER BY s.user_id LIMIT :n
+    ON CONFLICT DO NOTHING
+    RETURNING user_id
+"""
 
 
 _CLAIM_UPDATE = """

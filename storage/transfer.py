@@ -8,14 +8,15 @@ A campaign that outgrows one machine moves its SQLite file to a shared PostgreSQ
 Any backend `storage.open_storage` accepts works on either side (PostgreSQL → SQLite too).
 Stop the bot before copying: the copy is a snapshot of the source.
 
-What it does, for every petition found in the source (in any of the four tables):
+What it does, for every petition found in the source (in any of the tables below):
 
 * opens both databases with `storage.open_storage(url)` + `open()`, which creates or migrates
   their schemas (so both end up on the same schema version);
 * refuses, before copying anything, when the destination already holds rows for a petition
   being copied (signatures, counters or journeys): no silent merge. `--replace` deletes that
   petition's rows in the destination first, in the same transaction as the copy;
-* copies `petition_counts`, `country_counts`, `signatures` and `journeys`, every column (read
+* copies `petition_counts`, `country_counts`, `signatures`, `journeys`, `audit_log`, `tallies`
+  and `milestones`, every column (read
   from the live schemas, so columns added by later migrations come along; a table or column
   only one side has stops the transfer rather than being left behind), as they are: counters
   are not recomputed, and `last_number` travels with them, so signer numbers continue where
@@ -77,10 +78,15 @@ TABLES: dict[str, str] = {
     "signatures": "number",
     "journeys": "user_id",
     "audit_log": "id",
+    "tallies": "kind, key",
+    "milestones": "mark",
 }
-# Not campaign data: the schema's version, and which Telegram updates were already processed
-# (only useful for a day, and only to the instances that processed them).
-_BOOKKEEPING_TABLES = frozenset({"schema_version", "update_claims"})
+# Not campaign data: the schema's version, which Telegram updates were already processed
+# (only useful for a day, and only to the instances that processed them), and broadcasts
+# (their deliveries point at Telegram chats of the old instances' run; stop one before moving).
+_BOOKKEEPING_TABLES = frozenset(
+    {"schema_version", "update_claims", "broadcasts", "broadcast_deliveries"}
+)
 # PostgreSQL types SQLite stores the same way (integers and text).
 _PLAIN_POSTGRES_TYPES = frozenset({"bigint", "integer", "smallint", "text", "character varying"})
 _POSTGRES_BOOLEAN = "boolean"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from bot.petition import Petition
+from storage import open_storage
 from storage.base import Storage
 from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
@@ -112,3 +113,27 @@ async def execute_raw(storage: Storage, sql: str) -> list[tuple]:
             return [tuple(row) for row in await cursor.fetchall()]
     assert isinstance(storage, PostgresStorage)
     return [tuple(row) for row in await storage.pool.fetch(sql)]
+
+
+StorageFactory = Callable[[], Awaitable[Storage]]
+
+
+@pytest.fixture
+async def make_storage(database_url: str) -> AsyncIterator[StorageFactory]:
+    """Opens storages on one shared database, as several bot instances would."""
+    opened: list[Storage] = []
+
+    async def factory() -> Storage:
+        storage = open_storage(database_url)
+        await storage.open()
+        opened.append(storage)
+        return storage
+
+    yield factory
+    for storage in opened:
+        await storage.close()
+
+
+@pytest.fixture
+async def storage(make_storage: StorageFactory) -> Storage:
+    return await make_storage()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,31 +12,9 @@ import pytest
 from bot.flow import Journey, Step
 from storage import open_storage
 from storage.base import Claim, SignatureRequest, Storage, migration_scripts
-from tests.conftest import NOW, execute_raw
+from tests.conftest import NOW, StorageFactory, execute_raw
 
 PETITION = "contract-petition"
-StorageFactory = Callable[[], Awaitable[Storage]]
-
-
-@pytest.fixture
-async def make_storage(database_url: str) -> AsyncIterator[StorageFactory]:
-    """Opens storages on one shared database, as several bot instances would."""
-    opened: list[Storage] = []
-
-    async def factory() -> Storage:
-        storage = open_storage(database_url)
-        await storage.open()
-        opened.append(storage)
-        return storage
-
-    yield factory
-    for storage in opened:
-        await storage.close()
-
-
-@pytest.fixture
-async def storage(make_storage: StorageFactory) -> Storage:
-    return await make_storage()
 
 
 def request_for(user_id: int, country: str = "CA", **overrides: object) -> SignatureRequest:

@@ -1,0 +1,186 @@
+"""The storage contract for the admin console: tallies, milestones, exports and broadcasts.
+
+Runs on every backend (the `database_url` fixture: SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.flow import FUNNEL_STAGES, Journey, Step
+from storage.base import BroadcastState, Delivery, Storage
+from tests.conftest import NOW, StorageFactory, execute_raw
+from tests.test_storage_contract import (
+    PETITION,
+    SIGNED,
+    request_for,
+)
+
+TODAY = NOW.date()
+
+
+async def test_overview_counts_every_tally_and_withdrawal_takes_them_back(
+    storage: Storage,
+) -> None:
+    await storage.sign(request_for(1, "CA", language="fr", wants_updates=True), SIGNED)
+    await storage.sign(request_for(2, "US", referred_by="code-1"), SIGNED)
+    await storage.sign(
+        request_for(3, "US", language="fr", referred_by="code-1", signed_at=NOW - timedelta(1)),
+        SIGNED,
+    )
+    overview = await storage.overview(PETITION)
+    assert (overview.total, overview.opted_in, overview.referred) == (3, 1, 2)
+    assert overview.countries == {"US": 2, "CA": 1}
+    assert list(overview.languages.items()) == [("fr", 2), ("en", 1)]  # best first
+    assert await storage.daily_counts(PETITION) == {TODAY - timedelta(1): 1, TODAY: 2}
+    assert await storage.daily_counts(PETITION, since=TODAY) == {TODAY: 2}
+    assert await storage.referral_count(PETITION, "code-1") == 2
+    assert await storage.top_referrers(PETITION) == [2]
+
+    await storage.withdraw(PETITION, 3)
+    overview = await storage.overview(PETITION)
+    assert (overview.total, overview.opted_in, overview.referred) == (2, 1, 1)
+    assert overview.languages == {"en": 1, "fr": 1}
+    assert await storage.daily_counts(PETITION) == {TODAY: 2}  # the empty day is left out
+    assert await storage.referral_count(PETITION, "code-1") == 1
+
+
+async def test_a_double_signature_counts_once(storage: Storage) -> None:
+    for _ in range(2):
+        await storage.sign(request_for(1, wants_updates=True), SIGNED, ("signed",))
+    overview = await storage.overview(PETITION)
+    assert (overview.total, overview.opted_in, overview.funnel) == (1, 1, {"signed": 1})
+
+
+async def test_funnel_counts_stages_when_reached(storage: Storage) -> None:
+    journey = Journey(step=Step.COUNTRY, progress=2)
+    for user_id in (1, 2):
+        await storage.save_journey(
+            PETITION, user_id, journey, message_id=None, language=None, now=NOW,
+            reached=FUNNEL_STAGES[:2],
+        )  # fmt: skip
+    await storage.save_journey(
+        PETITION, 1, journey, message_id=None, language=None, now=NOW, reached=()
+    )
+    await storage.sign(request_for(1), SIGNED, FUNNEL_STAGES[2:])
+    funnel = (await storage.overview(PETITION)).funnel
+    assert funnel == {stage: 2 if stage in FUNNEL_STAGES[:2] else 1 for stage in FUNNEL_STAGES}
+
+
+async def test_recount_rebuilds_tallies_but_keeps_the_funnel(storage: Storage) -> None:
+    await storage.sign(request_for(1, wants_updates=True, referred_by="abc"), SIGNED, ("signed",))
+    await execute_raw(storage, "UPDATE tallies SET total = 99")
+    await storage.recount(PETITION)
+    overview = await storage.overview(PETITION)
+    assert (overview.opted_in, overview.referred, overview.languages) == (1, 1, {"en": 1})
+    assert await storage.daily_counts(PETITION) == {TODAY: 1}
+    assert overview.funnel == {"signed": 99}  # history: nothing to rebuild it from
+
+
+async def test_a_milestone_is_reached_once_across_instances(
+    make_storage: StorageFactory,
+) -> None:
+    first, second = await make_storage(), await make_storage()
+    results = await asyncio.gather(
+        *(store.reach_milestone(PETITION, 1000, now=NOW) for store in (first, second, first))
+    )
+    assert sorted(results) == [False, False, True]
+    assert await second.reach_milestone(PETITION, 10_000, now=NOW)
+
+
+async def test_export_rows_stream_in_number_order_and_by_country(storage: Storage) -> None:
+    for user_id in range(1, 8):
+        await storage.sign(request_for(user_id, "US" if user_id % 2 else "CA"), SIGNED)
+    await storage.withdraw(PETITION, 3)
+    rows = [row async for row in storage.export_rows(PETITION, batch_size=2)]
+    assert [row.number for row in rows] == [1, 2, 4, 5, 6, 7]
+    assert rows[0].name == "Supporter 1" and rows[0].user_id == 1 and rows[0].country == "US"
+    us = [row.number async for row in storage.export_rows(PETITION, country="US", batch_size=1)]
+    assert us == [1, 5, 7]
+    assert [row async for row in storage.export_rows(PETITION, country="FR")] == []
+
+
+async def test_export_hides_anonymised_supporters(storage: Storage) -> None:
+    await storage.sign(request_for(1), SIGNED)
+    await storage.anonymize_signed_before(PETITION, NOW + timedelta(1), now=NOW)
+    [row] = [row async for row in storage.export_rows(PETITION)]
+    assert (row.name, row.user_id, row.number, row.country) == (None, None, 1, "CA")
+
+
+async def test_country_span(storage: Storage) -> None:
+    assert await storage.country_span(PETITION, "CA") is None
+    for day in (3, 1, 2):
+        await storage.sign(request_for(day, signed_at=NOW + timedelta(days=day)), SIGNED)
+    first, last = await storage.country_span(PETITION, "CA")  # type: ignore[misc]
+    assert (first.date(), last.date()) == (TODAY + timedelta(3), TODAY + timedelta(2))
+
+
+async def test_broadcast_lifecycle(storage: Storage) -> None:
+    for user_id in range(1, 8):
+        await storage.sign(request_for(user_id, wants_updates=user_id != 4), SIGNED)
+    await storage.set_blocked(PETITION, 5, NOW)
+    broadcast_id = await storage.create_broadcast(PETITION, 99, "<b>News</b>", now=NOW)
+    draft = await storage.get_broadcast(broadcast_id)
+    assert draft is not None and (draft.state, draft.text, draft.progress) == (
+        BroadcastState.DRAFT,
+        "<b>News</b>",
+        {},
+    )
+    assert await storage.latest_broadcast(PETITION) is None  # drafts are not broadcasts yet
+    lease = {"now": NOW, "lease_until": NOW + timedelta(minutes=1)}
+    assert await storage.lease_broadcast(PETITION, owner="a", **lease) is None
+    assert await storage.set_broadcast_state(
+        broadcast_id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
+    )
+    assert not await storage.set_broadcast_state(  # a double tap on "Send"
+        broadcast_id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
+    )
+    leased = await storage.lease_broadcast(PETITION, owner="a", **lease)
+    assert leased is not None and leased.id == broadcast_id and leased.owner == "a"
+    assert await storage.lease_broadcast(PETITION, owner="b", **lease) is None  # a's lease runs
+
+    assert await storage.claim_recipients(broadcast_id, 2, now=NOW) == [1, 2]
+    await storage.set_delivery(broadcast_id, 1, Delivery.SENDING, now=NOW)
+    await storage.set_delivery(broadcast_id, 1, Delivery.SENT, now=NOW)
+    # "a" crashed here: 2 was queued but never handed over, so "b" sends it first.
+    later = NOW + timedelta(minutes=2)
+    taken_over = await storage.lease_broadcast(
+        PETITION, owner="b", now=later, lease_until=later + timedelta(minutes=1)
+    )
+    assert taken_over is not None and taken_over.owner == "b"
+    assert taken_over.progress == {Delivery.QUEUED: 1, Delivery.SENT: 1}
+    assert await storage.left_over_recipients(broadcast_id) == [2]
+    assert await storage.claim_recipients(broadcast_id, 3, now=later) == [3, 6, 7]  # 4, 5 skip
+    for user_id in (2, 3, 6):
+        await storage.set_delivery(broadcast_id, user_id, Delivery.SENT, now=later)
+    await storage.set_delivery(broadcast_id, 7, Delivery.BLOCKED, now=later)
+    assert await storage.left_over_recipients(broadcast_id) == []
+    assert await storage.claim_recipients(broadcast_id, 3, now=later) == []
+    assert await storage.set_broadcast_state(
+        broadcast_id, BroadcastState.DONE, expected=BroadcastState.SENDING
+    )
+    done = await storage.latest_broadcast(PETITION)
+    assert done is not None and done.state is BroadcastState.DONE
+    assert done.progress == {Delivery.SENT: 4, Delivery.BLOCKED: 1}
+
+
+async def test_two_claimers_never_share_a_recipient(make_storage: StorageFactory) -> None:
+    first, second = await make_storage(), await make_storage()
+    for user_id in range(1, 41):
+        await first.sign(request_for(user_id, wants_updates=True), SIGNED)
+    broadcast_id = await first.create_broadcast(PETITION, 99, "hi", now=NOW)
+    await first.set_broadcast_state(
+        broadcast_id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
+    )
+    claimed: list[int] = []
+    for _ in range(6):
+        batches = await asyncio.gather(
+            first.claim_recipients(broadcast_id, 4, now=NOW),
+            second.claim_recipients(broadcast_id, 4, now=NOW),
+        )
+        for store, batch in zip((first, second), batches, strict=True):
+            for user_id in batch:
+                await store.set_delivery(broadcast_id, user_id, Delivery.SENT, now=NOW)
+            claimed += batch
+    assert sorted(claimed) == list(range(1, 41))

@@ -11,11 +11,12 @@ from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
-from bot.features import admin, errors, groups, once, signing, throttle
+from bot.features import admin, errors, exports, groups, once, share, signing, stats, throttle
 from bot.inbox import InboxRequest, replay_unfinished
 from bot.menus import command_list, menu_languages
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
+from bot.public import PublicCounts, serve_public_counts, stop_public_counts
 from bot.request import AiohttpRequest
 from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 SERVICE_KEY = signing.SERVICE_KEY
 STORAGE_KEY = signing.STORAGE_KEY
 HOUSEKEEPING_TASK_KEY = "housekeeping_task"
+PUBLIC_COUNTS_KEY = "public_counts"
+PUBLIC_RUNNER_KEY = "public_counts_runner"
 
 
 async def _publish_profile(bot: Bot, petition: Petition) -> None:
@@ -55,6 +58,10 @@ async def _post_init(application: Application) -> None:
         replayed = await replay_unfinished(application, storage, service.clock())
         if replayed:
             log.info("replaying %d updates received before a restart", replayed)
+    public = application.bot_data.get(PUBLIC_COUNTS_KEY)
+    if public is not None:
+        counts, listen, port = public
+        application.bot_data[PUBLIC_RUNNER_KEY] = await serve_public_counts(counts, listen, port)
     application.bot_data[HOUSEKEEPING_TASK_KEY] = asyncio.create_task(
         housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
         name="housekeeping",
@@ -68,6 +75,9 @@ async def _post_shutdown(application: Application) -> None:
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
+    public_runner = application.bot_data.pop(PUBLIC_RUNNER_KEY, None)
+    if public_runner is not None:
+        await stop_public_counts(public_runner)
     storage: Storage = application.bot_data[STORAGE_KEY]
     await storage.close()
 
@@ -111,8 +121,22 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
         .build()
     )
     application.bot_data[STORAGE_KEY] = storage
-    admin.register(application, settings.admin_ids)  # before signing: admins' commands first
+    if settings.public_port is not None:
+        application.bot_data[PUBLIC_COUNTS_KEY] = (
+            PublicCounts(
+                storage,
+                petition,
+                refresh_seconds=settings.public_refresh_seconds,
+                clock=service.clock,
+            ),
+            settings.public_listen,
+            settings.public_port,
+        )
+    service.on_milestone = stats.milestone_notifier(application, service)
+    admin_commands = {**stats.COMMANDS, **exports.admin_commands(settings)}
+    admin.register(application, settings.admin_ids, admin_commands)  # before signing
     signing.register(application, service)
+    share.register(application)
     throttle.register(
         application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst
     )

@@ -41,6 +41,12 @@ def admin_command_list(language: str) -> list[BotCommand]:
     """Admins' extra commands, shown only in their own chats."""
     t = translator(language)
     return [
+        BotCommand("stats", t.gettext("Figures, funnel and chart")),
+        BotCommand("export", t.gettext("All signatures as a CSV file")),
+        BotCommand("report", t.gettext("Delivery report per target country")),
+        BotCommand("broadcast", t.gettext("Message supporters who asked for updates")),
+        BotCommand("broadcast_status", t.gettext("How the last broadcast is going")),
+        BotCommand("broadcast_stop", t.gettext("Stop the broadcast")),
         BotCommand("goal", t.gettext("Change the goal")),
         BotCommand("pause", t.gettext("Pause signing")),
         BotCommand("resume", t.gettext("Resume signing")),

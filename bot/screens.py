@@ -63,18 +63,18 @@ def render(journey: Journey, view: View) -> Screen:
     if view.notice is not None:
         notice = _notice_text(view.notice, view)
         screen = Screen(f"<i>{notice}</i>\n\n{screen.text}", screen.buttons)
-    return _directed(screen, view.t)
+    return directed(screen, view.t)
 
 
 def render_info(info: Info, view: View) -> Screen:
     if info is Info.LANGUAGE:
-        return _directed(_language_picker(view), view.t)
+        return directed(_language_picker(view), view.t)
     if info is Info.MY_LINK:
-        return _directed(_my_link(view), view.t)
-    return _directed(Screen(_INFO_RENDERERS[info](view)), view.t)
+        return directed(_my_link(view), view.t)
+    return directed(Screen(_INFO_RENDERERS[info](view)), view.t)
 
 
-def _directed(screen: Screen, t: Translator) -> Screen:
+def directed(screen: Screen, t: Translator) -> Screen:
     """Right-to-left languages: every line starts right-to-left, whatever its first word.
 
     Telegram picks each paragraph's direction from its first strong character, so a line that
@@ -103,7 +103,7 @@ def progress_text(view: View) -> str:
 
 
 def _targets_text(view: View) -> str:
-    names = [escape(_country_label(code, view.t)) for code in view.petition.targets]
+    names = [escape(country_label(code, view.t)) for code in view.petition.targets]
     label = view.t.gettext("Addressed to the governments of:")
     return f"{label} {', '.join(names)}"
 
@@ -228,7 +228,7 @@ def _demands(journey: Journey, view: View) -> Screen:
 
 
 def _country_button(step: Step, code: str, view: View) -> Button:
-    return Button(_country_label(code, view.t), f"{step.value}:pick:{code}")
+    return Button(country_label(code, view.t), f"{step.value}:pick:{code}")
 
 
 def _country(journey: Journey, view: View) -> Screen:
@@ -334,7 +334,7 @@ def _name(journey: Journey, view: View) -> Screen:
     return Screen(body, tuple(rows))
 
 
-def _country_label(code: str | None, t: Translator) -> str:
+def country_label(code: str | None, t: Translator) -> str:
     """Flag and name as plain text (a button label); escape it for message HTML."""
     return f"{flag(code or '')} {country_name(code or '', t.language)}"
 
@@ -348,7 +348,7 @@ def _preview(journey: Journey, view: View) -> Screen:
         "",
         t.gettext("Petition: {title}").format(title=text.title),
         t.gettext("Name: {name}").format(name=t.isolate(escape(journey.name or ""))),
-        t.gettext("Country: {country}").format(country=escape(_country_label(journey.country, t))),
+        t.gettext("Country: {country}").format(country=escape(country_label(journey.country, t))),
         t.gettext("Updates by Telegram: {answer}").format(
             answer=yes if journey.wants_updates else no
         ),
@@ -517,7 +517,7 @@ def _top_countries(view: View) -> str:
         "Signatures from {count} country:", "Signatures from {count} countries:", len(counts)
     ).format(count=t.number(len(counts)))
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_COUNTRIES]
-    lines = [f"{escape(_country_label(code, t))}: {t.number(count)}" for code, count in top]
+    lines = [f"{escape(country_label(code, t))}: {t.number(count)}" for code, count in top]
     return "\n".join([heading, *lines])
 
 
@@ -580,7 +580,7 @@ def _my_data(view: View) -> str:
             ),
             t.gettext("Name: {name}").format(name=t.isolate(escape(signed.name))),
             t.gettext("Country: {country}").format(
-                country=escape(_country_label(signed.country, t))
+                country=escape(country_label(signed.country, t))
             ),
             t.gettext("Language: {language}").format(language=language_name(signed.language)),
             t.gettext("Updates by Telegram: {answer}").format(

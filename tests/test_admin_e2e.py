@@ -65,6 +65,7 @@ async def test_admin_changes_goal_and_pauses_for_every_instance(
     assert "Sign the petition" in " ".join(ada.button_texts)
     entries = await bot.storage.audit_entries(bot.petition.id)
     assert [(entry.action, entry.detail, entry.allowed) for entry in reversed(entries)] == [
+        ("goal", "", True),  # asking how to use a command is an admin action too
         ("goal", "12345", True),
         ("pause", "", True),
         ("resume", "", True),

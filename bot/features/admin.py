@@ -1,28 +1,59 @@
-"""Admin commands that change the live petition without a restart: /goal, /pause, /resume.
+"""Admin commands: every one goes through here, so each is admins-only and audited.
 
 Only `ADMIN_IDS` may use them; everyone else gets the ordinary "unknown command" answer, no
 hint that they exist, and the attempt is written to the audit log. Every admin action is too.
-Changes are stored, so every instance sees them at once.
+Feature modules contribute commands as `AdminCommand` handlers (see `register`). /goal, /pause
+and /resume live here: they change the live petition without a restart, stored, so every
+instance sees them at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 
-from telegram import BotCommandScopeChat, Update
+from telegram import BotCommandScopeChat, Message, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, TypeHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    TypeHandler,
+    filters,
+)
 
 from bot.features.signing import STORAGE_KEY, quick_language, service_of
-from bot.i18n import translator
+from bot.i18n import Translator, translator
 from bot.menus import admin_command_list, command_list
 from bot.petition import current_goal
+from bot.service import JourneyService
 from storage.base import Storage
 
-ADMIN_COMMANDS = ("goal", "pause", "resume")
 ADMIN_IDS_KEY = "admin_ids"
+COMMANDS_KEY = "admin_commands"
 AUDIT_GROUP = -1
 MAX_GOAL = 1_000_000_000
+MAX_AUDIT_DETAIL = 200
+
+
+@dataclass(frozen=True, slots=True)
+class AdminRequest:
+    """One admin command, decoded: what a handler needs, nothing Telegram-specific to parse."""
+
+    message: Message
+    admin_id: int
+    arguments: list[str]
+    text: str  # everything after the command, line breaks kept (HTML from the entities)
+    t: Translator
+    service: JourneyService
+    storage: Storage
+    context: ContextTypes.DEFAULT_TYPE
+
+
+AdminCommand = Callable[[AdminRequest], Awaitable[None]]
 
 
 def _command_of(update: Update) -> tuple[str, list[str]] | None:
@@ -33,11 +64,16 @@ def _command_of(update: Update) -> tuple[str, list[str]] | None:
     return words[0][1:].split("@", 1)[0].casefold(), words[1:]
 
 
+def _text_after_command(message: Message) -> str:
+    """The command's argument as HTML, so a broadcast keeps the admin's bold and links."""
+    return re.sub(r"^/\S*\s*", "", message.text_html or "", count=1).strip()
+
+
 async def audit_refused(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A non-admin tried an admin command: note it, then let the usual answer follow."""
     command = _command_of(update)
     user = update.effective_user
-    if command is None or user is None or command[0] not in ADMIN_COMMANDS:
+    if command is None or user is None or command[0] not in context.bot_data[COMMANDS_KEY]:
         return
     if user.id in context.bot_data[ADMIN_IDS_KEY]:
         return
@@ -47,7 +83,7 @@ async def audit_refused(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         service.petition.id,
         user.id,
         command[0],
-        " ".join(command[1])[:200],
+        " ".join(command[1])[:MAX_AUDIT_DETAIL],
         allowed=False,
         now=service.clock(),
     )
@@ -59,42 +95,69 @@ async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if command is None or message is None or message.from_user is None:
         return
     name, arguments = command
+    handler: AdminCommand | None = context.bot_data[COMMANDS_KEY].get(name)
+    if handler is None:
+        return
     service = service_of(context)
     storage: Storage = context.bot_data[STORAGE_KEY]
-    petition = service.petition
-    t = translator(quick_language(context, message.from_user))
-    if name == "goal":
-        goal = int(arguments[0]) if arguments and arguments[0].isdigit() else 0
-        if not 0 < goal <= MAX_GOAL:
-            record = await storage.load(petition.id, message.from_user.id)
-            live = service.live_petition(record)
-            shown = current_goal(live.goal, record.total, auto_raise=live.auto_raise_goal)
-            await message.reply_text(
-                t.gettext(
-                    "Send /goal followed by a number, for example /goal 100000. "
-                    "The current goal is {goal}."
-                ).format(goal=t.number(shown))
-            )
-            return
-        await storage.set_live_goal(petition.id, goal)
-        reply = t.gettext("Goal set to {goal}. Supporters see it from now on.").format(
-            goal=t.number(goal)
-        )
-    elif name == "pause":
-        await storage.set_live_paused(petition.id, True)
-        reply = t.gettext("Signing is paused. Supporters are told so until you send /resume.")
-    else:
-        await storage.set_live_paused(petition.id, False)
-        reply = t.gettext("Signing is open again.")
     await storage.audit(
-        petition.id,
+        service.petition.id,
         message.from_user.id,
         name,
-        " ".join(arguments)[:200],
+        " ".join(arguments)[:MAX_AUDIT_DETAIL],
         allowed=True,
         now=service.clock(),
     )
-    await message.reply_text(reply)
+    await handler(
+        AdminRequest(
+            message=message,
+            admin_id=message.from_user.id,
+            arguments=arguments,
+            text=_text_after_command(message),
+            t=translator(quick_language(context, message.from_user)),
+            service=service,
+            storage=storage,
+            context=context,
+        )
+    )
+
+
+async def set_goal(request: AdminRequest) -> None:
+    t, storage, petition = request.t, request.storage, request.service.petition
+    arguments = request.arguments
+    goal = int(arguments[0]) if arguments and arguments[0].isdigit() else 0
+    if not 0 < goal <= MAX_GOAL:
+        record = await storage.load(petition.id, request.admin_id)
+        live = request.service.live_petition(record)
+        shown = current_goal(live.goal, record.total, auto_raise=live.auto_raise_goal)
+        await request.message.reply_text(
+            t.gettext(
+                "Send /goal followed by a number, for example /goal 100000. "
+                "The current goal is {goal}."
+            ).format(goal=t.number(shown))
+        )
+        return
+    await storage.set_live_goal(petition.id, goal)
+    await request.message.reply_text(
+        t.gettext("Goal set to {goal}. Supporters see it from now on.").format(
+            goal=t.number(goal)
+        )
+    )
+
+
+async def pause(request: AdminRequest) -> None:
+    await request.storage.set_live_paused(request.service.petition.id, True)
+    await request.message.reply_text(
+        request.t.gettext("Signing is paused. Supporters are told so until you send /resume.")
+    )
+
+
+async def resume(request: AdminRequest) -> None:
+    await request.storage.set_live_paused(request.service.petition.id, False)
+    await request.message.reply_text(request.t.gettext("Signing is open again."))
+
+
+PETITION_COMMANDS: dict[str, AdminCommand] = {"goal": set_goal, "pause": pause, "resume": resume}
 
 
 async def publish_admin_menus(application: Application, default_language: str) -> None:
@@ -106,10 +169,36 @@ async def publish_admin_menus(application: Application, default_language: str) -
             await application.bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
 
 
-def register(application: Application, admin_ids: frozenset[int]) -> None:
+class AdminButtonHandler(CallbackQueryHandler):
+    """Buttons of admin screens (callback data `<prefix>:...`), pressed by an admin.
+
+    Anyone else's press (a forged button) is left to the signing handlers, which answer it
+    like any stale button.
+    """
+
+    def __init__(self, prefix: str, callback: Callable, admin_ids: frozenset[int]) -> None:
+        super().__init__(callback, pattern=f"^{prefix}:")
+        self.admin_ids = admin_ids
+
+    def check_update(self, update: object) -> object:
+        if not isinstance(update, Update) or update.effective_user is None:
+            return None
+        if update.effective_user.id not in self.admin_ids:
+            return None
+        return super().check_update(update)
+
+
+def register(
+    application: Application,
+    admin_ids: frozenset[int],
+    commands: Mapping[str, AdminCommand],
+) -> None:
     """Register before the signing handlers: admins' commands must reach this module first."""
     application.bot_data[ADMIN_IDS_KEY] = admin_ids
+    application.bot_data[COMMANDS_KEY] = {**PETITION_COMMANDS, **commands}
     application.add_handler(TypeHandler(Update, audit_refused), group=AUDIT_GROUP)
     if admin_ids:
         admins_only = filters.ChatType.PRIVATE & filters.User(list(admin_ids))
-        application.add_handler(CommandHandler(ADMIN_COMMANDS, on_admin_command, admins_only))
+        application.add_handler(
+            CommandHandler(list(application.bot_data[COMMANDS_KEY]), on_admin_command, admins_only)
+        )

@@ -1,0 +1,137 @@
+"""Inline mode: typing ``@<bot>`` in any chat offers a card that invites friends to sign.
+
+The card shows the petition's title, the live count against the goal and a button that opens
+the bot. A signer's button carries their own referral link, so friends who sign through it
+count on their /mylink. The query text is ignored: whatever is typed, the card is the same.
+
+Inline mode must be switched on for the bot in BotFather (/setinline), or Telegram never
+sends inline queries.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, ContextTypes, InlineQueryHandler
+
+from bot.features.signing import service_of
+from bot.i18n import Translator, resolve_language, translator
+from bot.petition import current_goal
+from bot.screens import Screen, View, directed, plain_text, progress_text, share_link
+from bot.telegram_io import pseudonym
+
+log = logging.getLogger(__name__)
+
+# Short, so the count on a fresh card is never more than a few seconds old.
+CACHE_SECONDS = 10
+
+
+def start_link(bot_username: str) -> str:
+    """The bot's deep link without a referral: opens the chat with its Start button."""
+    return f"https://t.me/{bot_username}?start"
+
+
+async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.inline_query
+    if query is None:
+        return
+    service = service_of(context)
+    results: list[InlineQueryResultArticle] = []
+    if not query.offset:  # one card, no further pages: a scroll asks for nothing more
+        record = await service.storage.load(service.petition.id, query.from_user.id)
+        # Their /language choice when they made one (it comes with the record at no cost).
+        language = resolve_language(
+            record.language, query.from_user.language_code, service.petition.default_language
+        )
+        view = View(
+            petition=service.live_petition(record),  # the goal and pause admins set live
+            t=translator(language),
+            total=record.total,
+            now=service.clock(),
+            bot_username=context.bot.username or service.bot_username,
+            signature=record.signature,
+        )
+        results.append(share_card(view))
+    try:
+        # Personal even without a referral link: the card is in the querier's language.
+        await query.answer(results, cache_time=CACHE_SECONDS, is_personal=True)
+    except TelegramError as error:  # the query expired (a slow answer) or was already answered
+        log.warning(
+            "could not answer the inline query of user %s: %s",
+            pseudonym(query.from_user.id),
+            error,
+        )
+
+
+def share_card(view: View) -> InlineQueryResultArticle:
+    """The petition as an inline result: what the friends in the chat will see and press."""
+    t, petition = view.t, view.petition
+    text = petition.text_for(t.language)
+    closed = petition.closed_reason(view.now)
+    summary = _summary_line(view, closed)
+    if closed:
+        call = _closed_text(view, closed)
+        button = InlineKeyboardButton(
+            t.gettext("📜 Read the petition"), url=start_link(view.bot_username)
+        )
+    else:
+        call = t.gettext("Add your name too: it takes about a minute.")
+        # A signer's own link, so friends who sign through the card count on their /mylink.
+        link = (
+            share_link(view, view.signature)
+            if view.signature is not None
+            else start_link(view.bot_username)
+        )
+        button = InlineKeyboardButton(t.gettext("✍️ Sign the petition"), url=link)
+    parts = [f"<b>{text.title}</b>", text.summary or "", progress_text(view), f"<b>{call}</b>"]
+    message = directed(Screen("\n\n".join(part for part in parts if part)), t).text
+    return InlineQueryResultArticle(
+        id=petition.id,
+        title=plain_text(text.title),
+        description=summary,
+        input_message_content=InputTextMessageContent(message, parse_mode=ParseMode.HTML),
+        reply_markup=InlineKeyboardMarkup([[button]]),
+    )
+
+
+def _summary_line(view: View, closed: str | None) -> str:
+    """The result's one-line description (plain text): the count, and the goal or the close."""
+    t, petition = view.t, view.petition
+    if closed:
+        count = t.ngettext(
+            "{count} person has signed", "{count} people have signed", view.total
+        ).format(count=t.number(view.total))
+        state = t.gettext("Signing is paused for now.")
+        if closed != "paused":
+            state = t.gettext("Signing has ended.")
+        return f"{count} · {state}"
+    goal = current_goal(petition.goal, view.total, auto_raise=petition.auto_raise_goal)
+    return t.ngettext(
+        "{count} has signed · goal {goal}", "{count} have signed · goal {goal}", view.total
+    ).format(count=t.number(view.total), goal=t.number(goal))
+
+
+def _closed_text(view: View, closed: str) -> str:
+    """Why nobody can sign now (the same wording as the bot's own closed screen)."""
+    t: Translator = view.t
+    deadline = view.petition.deadline
+    if closed == "paused":
+        return t.gettext("This petition is paused and is not collecting signatures right now.")
+    if deadline is not None:
+        return t.gettext("This petition closed on {date} and no longer accepts signatures.").format(
+            date=t.date(deadline)
+        )
+    return t.gettext("This petition no longer accepts signatures.")
+
+
+def register(application: Application) -> None:
+    application.add_handler(InlineQueryHandler(on_inline_query))

@@ -11,7 +11,18 @@ from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
-from bot.features import admin, errors, exports, groups, once, share, signing, stats, throttle
+from bot.features import (
+    admin,
+    broadcast,
+    errors,
+    exports,
+    groups,
+    once,
+    share,
+    signing,
+    stats,
+    throttle,
+)
 from bot.inbox import InboxRequest, replay_unfinished
 from bot.menus import command_list, menu_languages
 from bot.petition import Petition
@@ -58,6 +69,7 @@ async def _post_init(application: Application) -> None:
         replayed = await replay_unfinished(application, storage, service.clock())
         if replayed:
             log.info("replaying %d updates received before a restart", replayed)
+    await broadcast.start_sender(application)
     public = application.bot_data.get(PUBLIC_COUNTS_KEY)
     if public is not None:
         counts, listen, port = public
@@ -70,6 +82,7 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
+    await broadcast.stop_sender(application)
     housekeeping = application.bot_data.pop(HOUSEKEEPING_TASK_KEY, None)
     if housekeeping is not None:
         housekeeping.cancel()
@@ -133,8 +146,14 @@ def build_application(settings: Settings, storage: Storage, petition: Petition) 
             settings.public_port,
         )
     service.on_milestone = stats.milestone_notifier(application, service)
-    admin_commands = {**stats.COMMANDS, **exports.admin_commands(settings)}
-    admin.register(application, settings.admin_ids, admin_commands)  # before signing
+    admin_commands = {
+        **stats.COMMANDS,
+        **exports.admin_commands(settings),
+        **broadcast.admin_commands(settings),
+    }
+    # Before signing: admins' commands and buttons must reach their handlers first.
+    admin.register(application, settings.admin_ids, admin_commands)
+    broadcast.register(application, settings)
     signing.register(application, service)
     share.register(application)
     throttle.register(

@@ -15,7 +15,7 @@ import pytest
 
 from bot.petition import Petition
 from storage import open_storage
-from storage.base import Storage
+from storage.base import SignatureRequest, Storage
 from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
 from tests.fakes import FakeBotAPI
@@ -137,3 +137,20 @@ async def make_storage(database_url: str) -> AsyncIterator[StorageFactory]:
 @pytest.fixture
 async def storage(make_storage: StorageFactory) -> Storage:
     return await make_storage()
+
+
+def signature_request(petition_id: str, user_id: int, **overrides: Any) -> SignatureRequest:
+    """A signature as the service would record it, for tests that sign through storage."""
+    values: dict[str, Any] = {
+        "petition_id": petition_id,
+        "user_id": user_id,
+        "name": f"Supporter {user_id}",
+        "country": "CA",
+        "language": "en",
+        "wants_updates": False,
+        "guardian_consent": False,
+        "text_version": "v1",
+        "referred_by": None,
+        "signed_at": NOW,
+    }
+    return SignatureRequest(**{**values, **overrides})

@@ -75,7 +75,8 @@ def overview(**changes: object) -> Overview:
 
 def test_stats_text_summarises_the_top_ten_and_the_rest() -> None:
     petition = make_petition(goal=1000)
-    countries = {"US": 500, "CA": 300, "GB": 100, **{code: 40 for code in ("FR", "DE", "IT", "ES", "PT")}}
+    countries = {"US": 500, "CA": 300, "GB": 100}
+    countries |= {code: 40 for code in ("FR", "DE", "IT", "ES", "PT")}
     countries |= {code: 20 for code in ("JP", "KR", "IN", "BR", "MX")}
     daily = {date(2026, 11, 23): 12, date(2026, 11, 17): 8, date(2026, 11, 16): 1000}
     text = stats_text(

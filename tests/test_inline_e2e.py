@@ -13,6 +13,7 @@ from bot.screens import RIGHT_TO_LEFT_MARK
 from tests.conftest import make_petition
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import BotInstance
+from tests.test_journey_e2e import sign_up_to_preview
 
 TITLE = "Protect prisoners of conscience"
 FRENCH_TITLE = "Protéger les prisonniers d'opinion"
@@ -53,12 +54,7 @@ def buttons_of(card: JSON) -> list[JSON]:
 
 
 async def sign(user: FakeUser, start: str = "/start") -> None:
-    await user.send(start)
-    await user.press("Sign the petition")
-    await user.press("Canada")
-    await user.press("or older")
-    await user.press("I agree")
-    await user.press("Use this name")
+    await sign_up_to_preview(user, start=start)
     await user.press("Sign now")
     assert "Thank you!" in user.last
 

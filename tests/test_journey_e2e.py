@@ -30,8 +30,10 @@ async def bot(
         yield instance
 
 
-async def sign_up_to_preview(user: FakeUser, country: str = "Canada") -> None:
-    await user.send("/start")
+async def sign_up_to_preview(
+    user: FakeUser, country: str = "Canada", *, start: str = "/start"
+) -> None:
+    await user.send(start)
     await user.press("Sign the petition")
     await user.press(country)
     await user.press("or older")

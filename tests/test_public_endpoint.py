@@ -20,8 +20,8 @@ from bot.flow import Journey, Step
 from bot.petition import Petition
 from bot.public import PublicCounts, bound_port, serve_public_counts, stop_public_counts
 from storage import open_storage
-from storage.base import Overview, SignatureRequest
-from tests.conftest import NOW, make_petition
+from storage.base import Overview
+from tests.conftest import NOW, make_petition, signature_request
 
 SVG = "{http://www.w3.org/2000/svg}"
 REFRESH = 5.0
@@ -325,18 +325,7 @@ async def test_against_a_real_sqlite_database(tmp_path: Path, petition: Petition
     await storage.open()
     try:
         for user_id, country in enumerate(["US", "GB", "US", "CA", "US"], start=1):
-            request = SignatureRequest(
-                petition_id=petition.id,
-                user_id=user_id,
-                name=f"Supporter {user_id}",
-                country=country,
-                language="en",
-                wants_updates=False,
-                guardian_consent=False,
-                text_version=petition.version,
-                referred_by=None,
-                signed_at=NOW,
-            )
+            request = signature_request(petition.id, user_id, country=country)
             signed = Journey(step=Step.SIGNED, country=country, name="x", consent=True)
             await storage.sign(request, signed)
         await storage.set_live_goal(petition.id, 1000)

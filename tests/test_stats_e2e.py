@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import timedelta
 
 import aiohttp
@@ -17,9 +16,10 @@ from bot.chart import METADATA_KEY
 from bot.petition import Petition
 from bot.public import bound_port
 from storage.base import SignatureRequest
-from tests.conftest import make_petition
-from tests.fakes import FakeBotAPI, FakeUser
+from tests.conftest import make_petition, signature_request
+from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
+from tests.test_journey_e2e import sign_up_to_preview
 from tests.test_storage_contract import SIGNED
 
 ADMIN = 880001
@@ -33,43 +33,24 @@ async def bot(
         yield instance
 
 
-async def walk_to_preview(user: FakeUser, country: str = "Canada") -> None:
-    await user.send("/start")
-    await user.press("Sign the petition")
-    await user.press(country)
-    await user.press("or older")
-    await user.press("I agree")
-    await user.press("Use this name")
-
-
 def signature(bot: BotInstance, user_id: int, **overrides: object) -> SignatureRequest:
     now = bot.application.bot_data["journey_service"].clock()  # type: ignore[union-attr]
-    base = SignatureRequest(
-        petition_id=bot.petition.id,
-        user_id=user_id,
-        name=f"Signer {user_id}",
-        country="US",
-        language="en",
-        wants_updates=False,
-        guardian_consent=False,
-        text_version="v1",
-        referred_by=None,
-        signed_at=now,
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return signature_request(bot.petition.id, user_id, **{"signed_at": now, **overrides})
 
 
 async def test_admin_gets_figures_funnel_and_a_chart(server: FakeBotAPI, bot: BotInstance) -> None:
     ada, bea, cy = (server.user(uid, name) for uid, name in ((1, "Ada"), (2, "Bea"), (3, "Cy")))
-    await walk_to_preview(ada)
+    await sign_up_to_preview(ada)
     await ada.press("Sign")
-    await walk_to_preview(bea, "United States")  # stops at the preview
+    await sign_up_to_preview(bea, "United States")  # stops at the preview
     await cy.send("/start")  # only started
     storage = bot.storage
     yesterday = signature(bot, 4).signed_at - timedelta(days=1)
     for user_id in range(10, 13):
         await storage.sign(
-            signature(bot, user_id, language="fr", wants_updates=True, signed_at=yesterday),
+            signature(
+                bot, user_id, country="US", language="fr", wants_updates=True, signed_at=yesterday
+            ),
             SIGNED,
         )
 
@@ -112,15 +93,15 @@ async def test_admins_hear_of_milestones_once(server: FakeBotAPI, database_url: 
         await admin.send("/help")  # the admin has a chat with the bot
         signers = [server.user(uid, f"Signer {uid}") for uid in (21, 22, 23)]
         for signer in signers[:2]:
-            await walk_to_preview(signer)
+            await sign_up_to_preview(signer)
             await signer.press("Sign")
         await admin.wait_for_replies(2)
         assert "passed 2 signatures (2 now)" in admin.last
         await signers[1].send("/withdraw")
         await signers[1].press("Yes, withdraw my signature")
-        await walk_to_preview(signers[1])
+        await sign_up_to_preview(signers[1])
         await signers[1].press("Sign")  # back at 2: no repeat
-        await walk_to_preview(signers[2])
+        await sign_up_to_preview(signers[2])
         await signers[2].press("Sign")
         await admin.wait_for_replies(3)
         assert "passed 3 signatures (3 now)" in admin.last

@@ -12,25 +12,13 @@ import pytest
 from bot.flow import Journey, Step
 from storage import open_storage
 from storage.base import Claim, SignatureRequest, Storage, migration_scripts
-from tests.conftest import NOW, StorageFactory, execute_raw
+from tests.conftest import NOW, StorageFactory, execute_raw, signature_request
 
 PETITION = "contract-petition"
 
 
 def request_for(user_id: int, country: str = "CA", **overrides: object) -> SignatureRequest:
-    base = SignatureRequest(
-        petition_id=PETITION,
-        user_id=user_id,
-        name=f"Supporter {user_id}",
-        country=country,
-        language="en",
-        wants_updates=False,
-        guardian_consent=False,
-        text_version="v1",
-        referred_by=None,
-        signed_at=NOW,
-    )
-    return replace(base, **overrides)  # type: ignore[arg-type]
+    return signature_request(PETITION, user_id, country=country, **overrides)
 
 
 SIGNED = Journey(step=Step.SIGNED, country="CA", name="x", consent=True, meets_minimum_age=True)

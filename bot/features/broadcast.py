@@ -1,0 +1,708 @@
+"""/broadcast: a message from the campaign to every signer who asked for updates.
+
+An admin writes `/broadcast <text>` and sees exactly what supporters will get, then confirms
+with a button. Sending runs in the background (`BroadcastSender`), paced to
+`BROADCAST_RATE` messages per second, and survives crashes and restarts without sending
+anyone the message twice:
+
+- the sending broadcast is leased by one process at a time; a lease that runs out (its
+  process died) is taken over by any instance, on start-up or within a few seconds;
+- recipients are claimed from storage in batches, once per broadcast whatever the instances;
+- each delivery is marked SENDING *before* the Bot API call and its outcome after it. A
+  delivery still SENDING after a crash may or may not have arrived: it is reported as
+  "unknown" and never retried. Queued ones were never handed over, so a successor sends them.
+
+A 429 (RetryAfter) means Telegram did not take the message, so it is waited out and the same
+recipient retried. The application's `AIORateLimiter` already does that itself for the first
+`max_retries` 429s of a call (sleeping `retry_after`) and re-raises the last one *without*
+waiting; only that one reaches us, so every 429 is waited out exactly once. A network error or
+timeout may have delivered the message: it stays unknown rather than risk a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import math
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html import escape
+
+from babel.dates import format_timedelta
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
+from bot.features.once import new_owner
+from bot.features.signing import SERVICE_KEY, STORAGE_KEY, quick_language, service_of
+from bot.i18n import Translator, resolve_language, translator
+from bot.screens import plain_text, visible_length
+from bot.service import JourneyService
+from bot.settings import Settings
+from bot.telegram_io import pseudonym
+from storage.base import Broadcast, BroadcastState, Delivery, Storage
+
+log = logging.getLogger(__name__)
+
+BUTTON_PREFIX = "bc"
+SENDER_KEY = "broadcast_sender"
+RATE_KEY = "broadcast_rate"
+# A sender renews its lease every batch (and every third of it while sending); another
+# instance takes over only once it has run out. Tests shorten it to simulate a crash quickly.
+LEASE = timedelta(seconds=60)
+POLL_SECONDS = 5.0  # how often an idle sender looks for a broadcast to send or take over
+STARTING_POLL_SECONDS = 0.2  # how often it looks whether the application has started
+PROGRESS_SECONDS = 5.0  # the admin's progress message is edited at most this often
+BATCH_SECONDS = 2.0  # a batch holds about this much sending: /broadcast_stop acts within it
+MIN_BATCH = 10
+EXCERPT_LENGTH = 60
+
+
+# ---- what admins read ---------------------------------------------------------------------
+
+
+def figures(
+    t: Translator, progress: Mapping[Delivery, int], expected: int, *, unknown: bool
+) -> str:
+    """`Sent 1,200 of about 5,000 · 3 blocked · 0 failed` (· N unknown when it is final)."""
+    sent, blocked = progress.get(Delivery.SENT, 0), progress.get(Delivery.BLOCKED, 0)
+    failed = progress.get(Delivery.FAILED, 0)
+    parts = [
+        t.ngettext(
+            "Sent {sent} of about {expected}", "Sent {sent} of about {expected}", expected
+        ).format(sent=t.number(sent), expected=t.number(expected)),
+        t.ngettext("{count} blocked", "{count} blocked", blocked).format(count=t.number(blocked)),
+        t.ngettext("{count} failed", "{count} failed", failed).format(count=t.number(failed)),
+    ]
+    if unknown:
+        count = progress.get(Delivery.SENDING, 0)
+        parts.append(
+            t.ngettext("{count} unknown", "{count} unknown", count).format(count=t.number(count))
+        )
+    return " · ".join(parts)
+
+
+def duration_text(t: Translator, seconds: float) -> str:
+    return format_timedelta(timedelta(seconds=max(seconds, 1)), locale=t.locale)
+
+
+def excerpt(text: str) -> str:
+    """The start of a broadcast as plain text, to tell admins which one a report is about."""
+    flat = " ".join(plain_text(text).split())
+    if len(flat) > EXCERPT_LENGTH:
+        flat = flat[: EXCERPT_LENGTH - 1].rstrip() + "…"
+    return escape(flat)
+
+
+def confirm_keyboard(t: Translator, broadcast_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t.gettext("Send"), callback_data=f"{BUTTON_PREFIX}:send:{broadcast_id}"
+                ),
+                InlineKeyboardButton(
+                    t.gettext("Cancel"), callback_data=f"{BUTTON_PREFIX}:cancel:{broadcast_id}"
+                ),
+            ]
+        ]
+    )
+
+
+def sending_text(t: Translator, expected: int) -> str:
+    return t.ngettext(
+        "Sending to about {count} supporter. Progress reports follow; /broadcast_stop stops it.",
+        "Sending to about {count} supporters. Progress reports follow; /broadcast_stop stops it.",
+        expected,
+    ).format(count=t.number(expected))
+
+
+async def send_broadcast_text(bot: Bot, chat_id: int, text: str) -> Message:
+    """The one way a broadcast is sent: the admin's preview is exactly what supporters get."""
+    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+
+
+def retry_seconds(error: RetryAfter) -> float:
+    # `retry_after` is an int or a timedelta depending on PTB_TIMEDELTA; read it either way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# ---- the admin commands -------------------------------------------------------------------
+
+
+async def broadcast(request: AdminRequest) -> None:
+    """Validate, preview and store a draft; nothing goes out before the admin confirms."""
+    t, storage = request.t, request.storage
+    petition_id = request.service.petition.id
+    text = request.text
+    if not text:
+        await request.message.reply_text(
+            t.gettext(
+                "Send /broadcast followed by your message, for example:\n"
+                "/broadcast We reached 10,000 signatures. Thank you!\n\n"
+                "It goes to every signer who asked for updates. It can span several lines "
+                "and use bold, italics and links. You see a preview before anything is sent."
+            )
+        )
+        return
+    length = visible_length(text)
+    if length > MessageLimit.MAX_TEXT_LENGTH:
+        await request.message.reply_text(
+            t.gettext(
+                "That message is too long for Telegram: {length} characters, at most {limit}. "
+                "Please shorten it."
+            ).format(length=t.number(length), limit=t.number(MessageLimit.MAX_TEXT_LENGTH))
+        )
+        return
+    latest = await storage.latest_broadcast(petition_id)
+    if latest is not None and latest.state is BroadcastState.SENDING:
+        await request.message.reply_text(_busy_text(t))
+        return
+    try:
+        await send_broadcast_text(request.context.bot, request.message.chat_id, text)
+    except BadRequest as error:
+        await request.message.reply_text(
+            t.gettext("Telegram refused this message ({reason}). Nothing was saved.").format(
+                reason=escape(error.message)
+            )
+        )
+        return
+    broadcast_id = await storage.create_broadcast(
+        petition_id, request.admin_id, text, now=request.service.clock()
+    )
+    expected = (await storage.overview(petition_id)).opted_in
+    await request.message.reply_text(
+        t.ngettext(
+            "Send this to about {count} supporter who asked for updates?",
+            "Send this to about {count} supporters who asked for updates?",
+            expected,
+        ).format(count=t.number(expected)),
+        reply_markup=confirm_keyboard(t, broadcast_id),
+    )
+
+
+def _busy_text(t: Translator) -> str:
+    return t.gettext(
+        "A broadcast is being sent right now. Wait until it is done (/broadcast_status shows "
+        "how it is going), or stop it with /broadcast_stop."
+    )
+
+
+async def broadcast_status(request: AdminRequest) -> None:
+    t, storage = request.t, request.storage
+    petition_id = request.service.petition.id
+    latest = await storage.latest_broadcast(petition_id)
+    if latest is None:
+        await request.message.reply_text(t.gettext("No broadcast yet."))
+        return
+    headers = {
+        BroadcastState.SENDING: t.gettext("Broadcast #{id} of {date} is being sent."),
+        BroadcastState.DONE: t.gettext("Broadcast #{id} of {date} is finished."),
+        BroadcastState.STOPPED: t.gettext("Broadcast #{id} of {date} was stopped."),
+    }
+    header = headers.get(latest.state, headers[BroadcastState.DONE])
+    expected = (await storage.overview(petition_id)).opted_in
+    lines = [
+        header.format(id=latest.id, date=t.date(latest.created_at)),
+        f"“{excerpt(latest.text)}”",
+        figures(t, latest.progress, expected, unknown=latest.state is not BroadcastState.SENDING),
+    ]
+    await request.message.reply_text("\n".join(lines))
+
+
+async def broadcast_stop(request: AdminRequest) -> None:
+    t, storage = request.t, request.storage
+    latest = await storage.latest_broadcast(request.service.petition.id)
+    if latest is None or not await storage.set_broadcast_state(
+        latest.id, BroadcastState.STOPPED, expected=BroadcastState.SENDING
+    ):
+        await request.message.reply_text(t.gettext("No broadcast is being sent right now."))
+        return
+    await request.message.reply_text(
+        t.gettext(
+            "Broadcast #{id} is stopped: no further messages go out, and it is not resumed. "
+            "/broadcast_status shows the final figures."
+        ).format(id=latest.id)
+    )
+
+
+def admin_commands(settings: Settings) -> dict[str, AdminCommand]:
+    """The broadcast commands for `admin.register`, keyed by command."""
+    return {
+        "broadcast": broadcast,
+        "broadcast_status": broadcast_status,
+        "broadcast_stop": broadcast_stop,
+    }
+
+
+# ---- the confirmation buttons -------------------------------------------------------------
+
+
+def parse_button(data: str) -> tuple[str, int] | None:
+    """(`send` or `cancel`, broadcast id) from `bc:<action>:<id>`; None for anything else."""
+    parts = data.split(":")
+    if len(parts) != 3 or parts[0] != BUTTON_PREFIX or parts[1] not in ("send", "cancel"):
+        return None
+    if not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Send or Cancel, pressed by an admin (`AdminButtonHandler` lets no one else through)."""
+    query = update.callback_query
+    if query is None:
+        return
+    t = translator(quick_language(context, query.from_user))
+    parsed = parse_button(query.data or "")
+    if parsed is None:
+        await _answer(query, t.gettext("This button is no longer valid."))
+        return
+    action, broadcast_id = parsed
+    service = service_of(context)
+    storage: Storage = context.bot_data[STORAGE_KEY]
+    await storage.audit(
+        service.petition.id,
+        query.from_user.id,
+        f"broadcast_{action}",
+        str(broadcast_id),
+        allowed=True,
+        now=service.clock(),
+    )
+    found = await storage.get_broadcast(broadcast_id)
+    if found is None or found.petition_id != service.petition.id:
+        await _answer(query, t.gettext("This button is no longer valid."))
+        return
+    if action == "send":
+        await _start(query, context, t, storage, found)
+    else:
+        await _cancel(query, t, storage, found)
+
+
+async def _start(
+    query: CallbackQuery,
+    context: ContextTypes.DEFAULT_TYPE,
+    t: Translator,
+    storage: Storage,
+    draft: Broadcast,
+) -> None:
+    latest = await storage.latest_broadcast(draft.petition_id)
+    if latest is not None and latest.state is BroadcastState.SENDING and latest.id != draft.id:
+        # The draft stays: the admin can press Send again once the other one is done.
+        await _answer(query, _busy_text(t), alert=True)
+        return
+    # Only the first press (of any admin, on any instance) moves the draft on.
+    if not await storage.set_broadcast_state(
+        draft.id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
+    ):
+        await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
+        return
+    sender: BroadcastSender | None = context.bot_data.get(SENDER_KEY)
+    if sender is not None:
+        sender.wake()  # start now rather than at the next poll
+    expected = (await storage.overview(draft.petition_id)).opted_in
+    await _edit(query, sending_text(t, expected))
+    await _answer(query, None)
+
+
+async def _cancel(query: CallbackQuery, t: Translator, storage: Storage, draft: Broadcast) -> None:
+    if not await storage.set_broadcast_state(
+        draft.id, BroadcastState.CANCELLED, expected=BroadcastState.DRAFT
+    ):
+        await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
+        return
+    await _edit(query, t.gettext("Cancelled: nothing was sent."))
+    await _answer(query, None)
+
+
+def _state_notice(t: Translator, current: Broadcast | None) -> str:
+    if current is not None and current.state is BroadcastState.CANCELLED:
+        return t.gettext("This broadcast was cancelled.")
+    return t.gettext("This broadcast has already started. /broadcast_stop stops it.")
+
+
+async def _answer(query: CallbackQuery, text: str | None, *, alert: bool = False) -> None:
+    # An expired query (the bot was down for a while) must not stop the admin's action.
+    with contextlib.suppress(TelegramError):
+        await query.answer(text, show_alert=alert)
+
+
+async def _edit(query: CallbackQuery, text: str) -> None:
+    with contextlib.suppress(TelegramError):  # deleted or too old: the answer still tells
+        await query.edit_message_text(text, reply_markup=None)
+
+
+# ---- the sender ---------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    DONE = "done"
+    STOPPED = "stopped"  # by an admin
+    LOST = "lost"  # our lease ran out and another instance carries on
+    SHUTTING_DOWN = "shutting down"  # this instance stops; the next one carries on
+
+
+@dataclass
+class _Run:
+    """One sender's stint on one broadcast (a takeover starts a new one)."""
+
+    broadcast: Broadcast
+    expected: int
+    resumed: bool  # another sender had started it
+    started: float  # monotonic
+    renewed: float  # monotonic time of the last lease renewal
+    counts: Counter[Delivery] = field(default_factory=Counter)
+    progress_message: int | None = None
+    progress_shown: float = 0.0
+
+
+class BroadcastSender:
+    """Sends the petition's SENDING broadcast, if this process holds (or takes) its lease.
+
+    One runs in every instance; the lease lets only one of them send at a time.
+    """
+
+    def __init__(
+        self,
+        bot: Bot,
+        storage: Storage,
+        petition_id: str,
+        *,
+        clock: Callable[[], datetime],
+        language: str,
+        rate: float,
+        lease: timedelta = LEASE,
+        poll_interval: float = POLL_SECONDS,
+        progress_interval: float = PROGRESS_SECONDS,
+        batch_size: int | None = None,
+        owner: str | None = None,
+        is_running: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.bot = bot
+        self.storage = storage
+        self.petition_id = petition_id
+        self.clock = clock
+        self.t = translator(language)
+        self.interval = 1.0 / rate
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.progress_interval = progress_interval
+        self.batch_size = batch_size or max(MIN_BATCH, math.ceil(rate * BATCH_SECONDS))
+        self.owner = owner or new_owner()
+        # Sending needs the application running: before start() and from stop() on, its
+        # HTTP session may be closed, and a failed call would be recorded as "unknown".
+        self.is_running = is_running
+        self._next_slot = 0.0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: int | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="broadcast-sender")
+
+    async def stop(self) -> None:
+        """Stop sending; hand a broadcast in progress to the next instance straight away."""
+        current = self._current
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if current is not None:
+            await self._release()
+
+    async def _release(self) -> None:
+        """End our lease now: another instance need not wait for it to run out."""
+        now = self.clock()
+        try:
+            await self.storage.lease_broadcast(
+                self.petition_id, owner=self.owner, now=now, lease_until=now
+            )
+        except Exception:
+            log.warning("could not release the broadcast lease; it runs out by itself")
+
+    def wake(self) -> None:
+        """A broadcast was just confirmed: look for it now, not at the next poll."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                busy = await self.send_due()
+            except Exception:
+                log.exception("broadcast sender failed; trying again in %s s", self.poll_interval)
+                busy = False
+            if busy:
+                continue  # perhaps another broadcast is waiting
+            idle = self.poll_interval if self.is_running() else STARTING_POLL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(idle):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def send_due(self) -> bool:
+        """Send (or carry on with) the sending broadcast if we get its lease; False: none."""
+        if not self.is_running():
+            return False
+        now = self.clock()
+        leased = await self.storage.lease_broadcast(
+            self.petition_id, owner=self.owner, now=now, lease_until=now + self.lease
+        )
+        if leased is None:
+            return False
+        self._current = leased.id
+        try:
+            await self._send(leased)
+        finally:
+            self._current = None
+        return True
+
+    async def _send(self, leased: Broadcast) -> None:
+        now = time.monotonic()
+        run = _Run(
+            broadcast=leased,
+            expected=(await self.storage.overview(self.petition_id)).opted_in,
+            resumed=bool(leased.progress),
+            started=now,
+            renewed=now,
+            counts=Counter(leased.progress),
+        )
+        if run.resumed:
+            log.info("resuming broadcast %d (taken over as %s)", leased.id, self.owner)
+        await self._show_progress(run)
+        outcome = await self._work(run)
+        if outcome is Outcome.SHUTTING_DOWN:
+            await self._release()
+        await self._finish(run, outcome)
+
+    async def _work(self, run: _Run) -> Outcome:
+        broadcast_id = run.broadcast.id
+        # Queued before a crash and never handed over: safe to send, and first.
+        pending = await self.storage.left_over_recipients(broadcast_id)
+        while True:
+            if not pending:
+                outcome = await self._renew(run)  # also tells whether an admin stopped it
+                if outcome is not None:
+                    return outcome
+                pending = await self.storage.claim_recipients(
+                    broadcast_id, self.batch_size, now=self.clock()
+                )
+                if not pending:
+                    pending = await self.storage.left_over_recipients(broadcast_id)
+                if not pending:
+                    break
+            for user_id in pending:
+                outcome = await self._deliver(run, user_id)
+                if outcome is not None:
+                    return outcome
+                await self._maybe_show_progress(run)
+            pending = []
+        if await self.storage.set_broadcast_state(
+            broadcast_id, BroadcastState.DONE, expected=BroadcastState.SENDING
+        ):
+            return Outcome.DONE
+        return await self._why_not_ours(run)
+
+    async def _renew(self, run: _Run) -> Outcome | None:
+        """Renew our lease; None while the broadcast is still ours to send."""
+        now = self.clock()
+        leased = await self.storage.lease_broadcast(
+            self.petition_id, owner=self.owner, now=now, lease_until=now + self.lease
+        )
+        run.renewed = time.monotonic()
+        if leased is not None and leased.id == run.broadcast.id:
+            return None
+        return await self._why_not_ours(run)
+
+    async def _why_not_ours(self, run: _Run) -> Outcome:
+        current = await self.storage.get_broadcast(run.broadcast.id)
+        if current is not None and current.state is BroadcastState.STOPPED:
+            return Outcome.STOPPED
+        log.warning("broadcast %d: lease lost to another instance", run.broadcast.id)
+        return Outcome.LOST
+
+    async def _deliver(self, run: _Run, user_id: int) -> Outcome | None:
+        """One recipient: SENDING before the call, its outcome after. None: carry on."""
+        broadcast_id = run.broadcast.id
+        while True:
+            # Between batch renewals too: a slow batch (429 pauses) must not lose the lease.
+            if time.monotonic() - run.renewed > self.lease.total_seconds() / 3:
+                outcome = await self._renew(run)
+                if outcome is not None:
+                    return outcome
+            await self._pace()
+            if not self.is_running():
+                return Outcome.SHUTTING_DOWN  # still queued: the next sender sends it
+            await self.storage.set_delivery(
+                broadcast_id, user_id, Delivery.SENDING, now=self.clock()
+            )
+            try:
+                await send_broadcast_text(self.bot, user_id, run.broadcast.text)
+            except RetryAfter as error:
+                # Not delivered: queued again, so a successor may send it if we die waiting.
+                await self.storage.set_delivery(
+                    broadcast_id, user_id, Delivery.QUEUED, now=self.clock()
+                )
+                seconds = retry_seconds(error)
+                log.info("broadcast %d: flood control, waiting %.1f s", broadcast_id, seconds)
+                await asyncio.sleep(seconds)
+                continue
+            except Forbidden:
+                await self.storage.set_blocked(self.petition_id, user_id, self.clock())
+                state = Delivery.BLOCKED
+            except BadRequest as error:  # chat not found, deactivated...: not delivered
+                log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
+                state = Delivery.FAILED
+            except NetworkError as error:
+                # It may have reached Telegram: unknown, and never sent again.
+                log.warning("broadcast to %s: outcome unknown (%s)", pseudonym(user_id), error)
+                run.counts[Delivery.SENDING] += 1
+                return None
+            except TelegramError as error:
+                log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
+                state = Delivery.FAILED
+            else:
+                state = Delivery.SENT
+            await self.storage.set_delivery(broadcast_id, user_id, state, now=self.clock())
+            run.counts[state] += 1
+            return None
+
+    async def _pace(self) -> None:
+        """Wait for the next slot of the schedule: at most `rate` sends a second.
+
+        Slots are kept on the monotonic clock, so the time spent on the database and on the
+        call itself counts toward the interval; after a pause (a 429, a slow call) sending
+        resumes at the rate, never in a burst to catch up.
+        """
+        now = time.monotonic()
+        if now < self._next_slot:
+            await asyncio.sleep(self._next_slot - now)
+            now = self._next_slot
+        self._next_slot = now + self.interval
+
+    async def _maybe_show_progress(self, run: _Run) -> None:
+        if time.monotonic() - run.progress_shown >= self.progress_interval:
+            await self._show_progress(run)
+
+    async def _show_progress(self, run: _Run) -> None:
+        run.progress_shown = time.monotonic()
+        t = self.t
+        text = "\n".join(
+            [
+                t.gettext("📣 Broadcast #{id} is being sent.").format(id=run.broadcast.id),
+                figures(t, run.counts, run.expected, unknown=False),
+            ]
+        )
+        admin = run.broadcast.created_by
+        with contextlib.suppress(TelegramError):  # progress must never stop the sending
+            if run.progress_message is None:
+                message = await self.bot.send_message(admin, text)
+                run.progress_message = message.message_id
+            else:
+                await self.bot.edit_message_text(
+                    text, chat_id=admin, message_id=run.progress_message
+                )
+
+    async def _finish(self, run: _Run, outcome: Outcome) -> None:
+        admin, t = run.broadcast.created_by, self.t
+        if run.progress_message is not None:
+            # The summary below replaces it: no "being sent" message left behind.
+            with contextlib.suppress(TelegramError):
+                await self.bot.delete_message(admin, run.progress_message)
+        if outcome in (Outcome.LOST, Outcome.SHUTTING_DOWN):
+            return  # the sender that carries on reports
+        final = await self.storage.get_broadcast(run.broadcast.id)
+        progress = final.progress if final is not None else run.counts
+        if outcome is Outcome.DONE:
+            header = t.gettext("✅ Broadcast #{id} is finished.")
+        else:
+            header = t.gettext(
+                "⏹ Broadcast #{id} was stopped. Supporters not reached yet will not get it."
+            )
+        lines = [
+            header.format(id=run.broadcast.id),
+            figures(t, progress, run.expected, unknown=True),
+        ]
+        seconds = time.monotonic() - run.started
+        if run.resumed:
+            lines.append(
+                t.gettext("Sending took {duration} after it was resumed.").format(
+                    duration=duration_text(t, seconds)
+                )
+            )
+        else:
+            lines.append(
+                t.gettext("Sending took {duration}.").format(duration=duration_text(t, seconds))
+            )
+        unknown = progress.get(Delivery.SENDING, 0)
+        if unknown:
+            lines.append(
+                t.ngettext(
+                    "Unknown: {count} message was being handed to Telegram when the bot was "
+                    "interrupted; it may or may not have arrived, and is not sent again.",
+                    "Unknown: {count} messages were being handed to Telegram when the bot was "
+                    "interrupted; they may or may not have arrived, and are not sent again.",
+                    unknown,
+                ).format(count=t.number(unknown))
+            )
+        with contextlib.suppress(TelegramError):
+            await self.bot.send_message(admin, "\n".join(lines))
+        log.info("broadcast %d %s: %s", run.broadcast.id, outcome.value, dict(progress))
+
+
+# ---- wiring -------------------------------------------------------------------------------
+
+
+def register(application: Application, settings: Settings) -> None:
+    """Add the Send/Cancel buttons. Call before `signing.register`: group 0 is first come,
+    first served, and the signing handlers take every button press."""
+    application.bot_data[RATE_KEY] = settings.broadcast_rate
+    application.add_handler(AdminButtonHandler(BUTTON_PREFIX, on_button, settings.admin_ids))
+
+
+async def start_sender(application: Application) -> None:
+    """From post_init, once storage is open: also resumes a broadcast a crash interrupted."""
+    service: JourneyService = application.bot_data[SERVICE_KEY]
+    petition = service.petition
+    sender = BroadcastSender(
+        application.bot,
+        application.bot_data[STORAGE_KEY],
+        petition.id,
+        clock=service.clock,
+        language=resolve_language(None, None, petition.default_language),
+        rate=application.bot_data[RATE_KEY],
+        lease=LEASE,
+        poll_interval=POLL_SECONDS,
+        is_running=lambda: application.running,
+    )
+    application.bot_data[SENDER_KEY] = sender
+    sender.start()
+
+
+async def stop_sender(application: Application) -> None:
+    """From post_shutdown, before storage closes."""
+    sender: BroadcastSender | None = application.bot_data.pop(SENDER_KEY, None)
+    if sender is not None:
+        await sender.stop()

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.features.admin import COMMANDS_KEY
 from bot.petition import Petition
 from storage import open_storage
 from tests.fakes import FakeBotAPI
@@ -87,3 +88,21 @@ async def test_admin_menu_only_in_the_admins_chat(server: FakeBotAPI, bot: BotIn
     ]
     for call in public:
         assert "goal" not in [command["command"] for command in call.params["commands"]]
+
+
+async def test_every_admin_command_is_invisible_to_others(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    commands = sorted(bot.application.bot_data[COMMANDS_KEY])  # type: ignore[union-attr]
+    assert {"stats", "export", "report", "broadcast", "broadcast_status", "broadcast_stop"} <= set(
+        commands
+    )
+    mallory = server.user(777004, "Mallory")
+    for command in commands:
+        await mallory.send(f"/{command} 1")
+        assert "I don't know that command" in mallory.last, command
+    assert not mallory.documents and not mallory.photos
+    entries = await bot.storage.audit_entries(bot.petition.id)
+    assert sorted((entry.action, entry.allowed) for entry in entries) == [
+        (command, False) for command in commands
+    ]

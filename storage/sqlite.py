@@ -126,8 +126,8 @@ class SQLiteStorage:
     async def _migrate(self) -> None:
         async with self._transaction() as db:
             await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            async with db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version") as cursor:
-                (current,) = await cursor.fetchone()  # type: ignore[misc]
+            row = await _first(db, "SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            current = row[0] if row else 0
             for version, script in migration_scripts("sqlite"):
                 if version > current:
                     for statement in split_sql(script):
@@ -144,8 +144,7 @@ class SQLiteStorage:
             LEFT JOIN journeys j ON j.petition_id = :p AND j.user_id = :u
             LEFT JOIN signatures s ON s.petition_id = :p AND s.user_id = :u
         """
-        async with self._read_db.execute(query, {"p": petition_id, "u": user_id}) as cursor:
-            row = await cursor.fetchone()
+        row = await _first(self._read_db, query, {"p": petition_id, "u": user_id})
         assert row is not None
         step, answers, message_id, language, number, signed_at, country, code, blocked = row[:9]
         total, goal, paused = row[9:]
@@ -228,25 +227,25 @@ class SQLiteStorage:
     ) -> SignResult:
         key = {"p": request.petition_id, "u": request.user_id}
         async with self._transaction() as db:
-            async with db.execute(
+            existing = await _first(
+                db,
                 "SELECT number, signed_at, country, referral_code FROM signatures "
                 "WHERE petition_id = :p AND user_id = :u",
                 key,
-            ) as cursor:
-                existing = await cursor.fetchone()
+            )
             if existing is not None:
                 total = await self._total(db, request.petition_id)
                 number, signed_at, country, code = existing
                 signature = Signature(number, datetime.fromisoformat(signed_at), country, code)
                 return SignResult(signature, created=False, total=total)
-            async with db.execute(
+            number, total = await _first(
+                db,
                 "INSERT INTO petition_counts (petition_id, total, last_number) VALUES (:p, 1, 1) "
                 "ON CONFLICT (petition_id) DO UPDATE "
                 "SET total = total + 1, last_number = last_number + 1 "
                 "RETURNING last_number, total",
                 key,
-            ) as cursor:
-                number, total = await cursor.fetchone()  # type: ignore[misc]
+            )  # type: ignore[misc]  # an upsert always returns its row
             await db.execute(
                 """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
                        wants_updates, guardian_consent, text_version, referral_code, referred_by,
@@ -290,21 +289,20 @@ class SQLiteStorage:
 
     @staticmethod
     async def _total(db: aiosqlite.Connection, petition_id: str) -> int:
-        async with db.execute(
-            "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await _first(
+            db, "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
+        )
         return row[0] if row else 0
 
     async def withdraw(self, petition_id: str, user_id: int) -> int | None:
         key = {"p": petition_id, "u": user_id}
         async with self._transaction() as db:
-            async with db.execute(
+            row = await _first(
+                db,
                 "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u "
                 "RETURNING country, signed_at, language, wants_updates, referred_by",
                 key,
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             country, signed_at, language, wants_updates, referred_by = row
@@ -323,28 +321,28 @@ class SQLiteStorage:
             return await self._total(db, petition_id)
 
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
-        async with self._read_db.execute(
+        row = await _first(
+            self._read_db,
             "SELECT total FROM tallies WHERE petition_id = ? AND kind = ? AND key = ?",
             (petition_id, TALLY_REFERRER, referral_code),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return row[0] if row else 0
 
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         key = {"p": petition_id, "u": user_id}
-        async with self._read_db.execute(
+        signed = await _first(
+            self._read_db,
             "SELECT name, country, language, wants_updates, guardian_consent, text_version, "
             "referred_by, signed_at, number, referral_code FROM signatures "
             "WHERE petition_id = :p AND user_id = :u",
             key,
-        ) as cursor:
-            signed = await cursor.fetchone()
-        async with self._read_db.execute(
+        )
+        journey = await _first(
+            self._read_db,
             "SELECT step, answers, language, updated_at FROM journeys "
             "WHERE petition_id = :p AND user_id = :u",
             key,
-        ) as cursor:
-            journey = await cursor.fetchone()
+        )
         signature = None
         if signed is not None:
             name, country, language, updates, guardian, version, referred_by, signed_at = signed[:8]
@@ -407,7 +405,8 @@ class SQLiteStorage:
     ) -> Claim:
         key = {"b": bot_id, "u": update_id}
         async with self._write_lock:
-            async with self._db.execute(
+            claimed = await _first(
+                self._db,
                 _CLAIM_UPDATE,
                 {
                     **key,
@@ -416,13 +415,14 @@ class SQLiteStorage:
                     "now": now.isoformat(),
                     "take_over": take_over,
                 },
-            ) as cursor:
-                if await cursor.fetchone() is not None:
-                    return Claim.OWNED
-            async with self._db.execute(
-                "SELECT state FROM update_claims WHERE bot_id = :b AND update_id = :u", key
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
+            if claimed is not None:
+                return Claim.OWNED
+            row = await _first(
+                self._db,
+                "SELECT state FROM update_claims WHERE bot_id = :b AND update_id = :u",
+                key,
+            )
         return Claim.DONE if row is not None and row[0] == "done" else Claim.BUSY
 
     async def receive_updates(
@@ -440,12 +440,15 @@ class SQLiteStorage:
             )
 
     async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
-        async with self._read_db.execute(
-            "SELECT payload FROM update_claims WHERE bot_id = ? AND state <> 'done' "
-            "AND payload IS NOT NULL AND updated_at > ? ORDER BY update_id",
-            (bot_id, received_after.isoformat()),
-        ) as cursor:
-            return [payload async for (payload,) in cursor]
+        return [
+            payload
+            for (payload,) in await _all(
+                self._read_db,
+                "SELECT payload FROM update_claims WHERE bot_id = ? AND state <> 'done' "
+                "AND payload IS NOT NULL AND updated_at > ? ORDER BY update_id",
+                (bot_id, received_after.isoformat()),
+            )
+        ]
 
     async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
         async with self._write_lock:
@@ -514,12 +517,15 @@ class SQLiteStorage:
         return await self._total(self._read_db, petition_id)
 
     async def country_counts(self, petition_id: str) -> dict[str, int]:
-        async with self._read_db.execute(
-            "SELECT country, total FROM country_counts WHERE petition_id = ? AND total > 0 "
-            "ORDER BY total DESC, country",
-            (petition_id,),
-        ) as cursor:
-            return {country: total async for country, total in cursor}
+        return {
+            country: total
+            for country, total in await _all(
+                self._read_db,
+                "SELECT country, total FROM country_counts WHERE petition_id = ? AND total > 0 "
+                "ORDER BY total DESC, country",
+                (petition_id,),
+            )
+        }
 
     async def recount(self, petition_id: str) -> int:
         async with self._transaction() as db:
@@ -554,17 +560,20 @@ class SQLiteStorage:
     # ---- the admin console ------------------------------------------------------------
 
     async def overview(self, petition_id: str) -> Overview:
-        async with self._read_db.execute(
+        counts = await _first(
+            self._read_db,
             "SELECT total, goal, paused FROM petition_counts WHERE petition_id = ?",
             (petition_id,),
-        ) as cursor:
-            counts = await cursor.fetchone()
-        async with self._read_db.execute(
-            "SELECT kind, key, total FROM tallies WHERE petition_id = ? AND kind IN (?, ?, ?) "
-            "AND total > 0",
-            (petition_id, TALLY_LANGUAGE, TALLY_FLAG, TALLY_FUNNEL),
-        ) as cursor:
-            rows = [tuple(row) async for row in cursor]
+        )
+        rows = [
+            tuple(row)
+            for row in await _all(
+                self._read_db,
+                "SELECT kind, key, total FROM tallies WHERE petition_id = ? AND kind IN (?, ?, ?) "
+                "AND total > 0",
+                (petition_id, TALLY_LANGUAGE, TALLY_FLAG, TALLY_FUNNEL),
+            )
+        ]
         total, goal, paused = counts or (0, None, None)
         return overview_from_tallies(
             rows,  # type: ignore[arg-type]
@@ -575,20 +584,26 @@ class SQLiteStorage:
         )
 
     async def daily_counts(self, petition_id: str, since: date | None = None) -> dict[date, int]:
-        async with self._read_db.execute(
-            "SELECT key, total FROM tallies WHERE petition_id = ? AND kind = ? AND key >= ? "
-            "AND total > 0 ORDER BY key",
-            (petition_id, TALLY_DAY, since.isoformat() if since else ""),
-        ) as cursor:
-            return {date.fromisoformat(day): total async for day, total in cursor}
+        return {
+            date.fromisoformat(day): total
+            for day, total in await _all(
+                self._read_db,
+                "SELECT key, total FROM tallies WHERE petition_id = ? AND kind = ? AND key >= ? "
+                "AND total > 0 ORDER BY key",
+                (petition_id, TALLY_DAY, since.isoformat() if since else ""),
+            )
+        }
 
     async def top_referrers(self, petition_id: str, limit: int = 5) -> list[int]:
-        async with self._read_db.execute(
-            "SELECT total FROM tallies WHERE petition_id = ? AND kind = ? AND total > 0 "
-            "ORDER BY total DESC LIMIT ?",
-            (petition_id, TALLY_REFERRER, limit),
-        ) as cursor:
-            return [total async for (total,) in cursor]
+        return [
+            total
+            for (total,) in await _all(
+                self._read_db,
+                "SELECT total FROM tallies WHERE petition_id = ? AND kind = ? AND total > 0 "
+                "ORDER BY total DESC LIMIT ?",
+                (petition_id, TALLY_REFERRER, limit),
+            )
+        ]
 
     async def reach_milestone(self, petition_id: str, mark: int, *, now: datetime) -> bool:
         async with self._write_lock:
@@ -624,12 +639,12 @@ class SQLiteStorage:
     ) -> tuple[datetime, datetime] | None:
         ends = []
         for order in ("ASC", "DESC"):  # numbers grow with time: the index gives both ends
-            async with self._read_db.execute(
+            row = await _first(
+                self._read_db,
                 "SELECT signed_at FROM signatures WHERE petition_id = ? AND country = ? "
                 f"ORDER BY number {order} LIMIT 1",
                 (petition_id, country),
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             if row is None:
                 return None
             ends.append(datetime.fromisoformat(row[0]))
@@ -639,12 +654,12 @@ class SQLiteStorage:
         self, petition_id: str, created_by: int, text: str, *, now: datetime
     ) -> int:
         async with self._write_lock:
-            async with self._db.execute(
+            (broadcast_id,) = await _first(
+                self._db,
                 "INSERT INTO broadcasts (petition_id, text, created_by, created_at, state) "
                 "VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (petition_id, text, created_by, now.isoformat(), BroadcastState.DRAFT.value),
-            ) as cursor:
-                (broadcast_id,) = await cursor.fetchone()  # type: ignore[misc]
+            )  # type: ignore[misc]
             return broadcast_id
 
     async def get_broadcast(self, broadcast_id: int) -> Broadcast | None:
@@ -657,18 +672,22 @@ class SQLiteStorage:
         )
 
     async def _broadcast_where(self, where: str, parameters: tuple) -> Broadcast | None:
-        async with self._read_db.execute(
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1", parameters
-        ) as cursor:
-            row = await cursor.fetchone()
+        row = await _first(
+            self._read_db,
+            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1",
+            parameters,
+        )
         if row is None:
             return None
-        async with self._read_db.execute(
-            "SELECT state, COUNT(*) FROM broadcast_deliveries WHERE broadcast_id = ? "
-            "GROUP BY state",
-            (row[0],),
-        ) as cursor:
-            progress = {Delivery(state): count async for state, count in cursor}
+        progress = {
+            Delivery(state): count
+            for state, count in await _all(
+                self._read_db,
+                "SELECT state, COUNT(*) FROM broadcast_deliveries WHERE broadcast_id = ? "
+                "GROUP BY state",
+                (row[0],),
+            )
+        }
         return _broadcast(row, progress)
 
     async def set_broadcast_state(
@@ -701,21 +720,25 @@ class SQLiteStorage:
             row = await cursor.fetchone()
         return None if row is None else await self.get_broadcast(row[0])
 
-    async def claim_recipients(
-        self, broadcast_id: int, limit: int, *, now: datetime
-    ) -> list[int]:
-        async with self._transaction() as db, db.execute(
-            _CLAIM_RECIPIENTS, {"b": broadcast_id, "n": limit, "now": now.isoformat()}
-        ) as cursor:
+    async def claim_recipients(self, broadcast_id: int, limit: int, *, now: datetime) -> list[int]:
+        async with (
+            self._transaction() as db,
+            db.execute(
+                _CLAIM_RECIPIENTS, {"b": broadcast_id, "n": limit, "now": now.isoformat()}
+            ) as cursor,
+        ):
             return sorted([user_id async for (user_id,) in cursor])
 
     async def left_over_recipients(self, broadcast_id: int) -> list[int]:
-        async with self._read_db.execute(
-            "SELECT user_id FROM broadcast_deliveries WHERE broadcast_id = ? "
-            "AND state = 'queued' ORDER BY user_id",
-            (broadcast_id,),
-        ) as cursor:
-            return [user_id async for (user_id,) in cursor]
+        return [
+            user_id
+            for (user_id,) in await _all(
+                self._read_db,
+                "SELECT user_id FROM broadcast_deliveries WHERE broadcast_id = ? "
+                "AND state = 'queued' ORDER BY user_id",
+                (broadcast_id,),
+            )
+        ]
 
     async def set_delivery(
         self, broadcast_id: int, user_id: int, state: Delivery, *, now: datetime
@@ -834,3 +857,14 @@ _UPSERT_JOURNEY = """
         language = COALESCE(excluded.language, journeys.language),
         updated_at = excluded.updated_at
 """
+
+
+async def _first(db: aiosqlite.Connection, sql: str, parameters: object = ()) -> sqlite3.Row | None:
+    """The first row, in one trip to aiosqlite's thread (a cursor takes three)."""
+    rows = await db.execute_fetchall(sql, parameters)  # type: ignore[arg-type]
+    return next(iter(rows), None)
+
+
+async def _all(db: aiosqlite.Connection, sql: str, parameters: object = ()) -> list[sqlite3.Row]:
+    """Every row, in one trip to aiosqlite's thread."""
+    return list(await db.execute_fetchall(sql, parameters))  # type: ignore[arg-type]

@@ -1,0 +1,109 @@
+"""The bot under test, alone in its process: `python -m bench.bot_process --api URL ...`.
+
+Runs our bot (long polling, as run_bot.py does), the naive baseline or the bare PTB floor
+against the fake Bot API until SIGTERM. Prints one JSON line once it is polling, so the
+orchestrator knows when to start the clock; with `--profile`, cProfile records everything
+between that line and SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import os
+import signal
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application
+
+from bench.inprocess import bench_settings
+from bot.app import build_application
+from bot.petition import load_petition
+from bot.settings import DEFAULT_PETITION_FILE
+from storage import open_storage
+
+
+async def _start(application: Application, polling_timeout: int) -> None:
+    """What `Application.run_polling` does, minus owning the loop and the signals."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    assert application.updater is not None
+    await application.updater.start_polling(
+        timeout=polling_timeout, allowed_updates=Update.ALL_TYPES
+    )
+    await application.start()
+
+
+async def _stop(application: Application) -> None:
+    assert application.updater is not None
+    if application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
+async def serve(arguments: argparse.Namespace) -> None:
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
+    with tempfile.TemporaryDirectory() as folder:
+        if arguments.naive:
+            from bench.naive_bot import build_naive_application
+
+            application = build_naive_application(arguments.api, arguments.token, Path(folder))
+        elif arguments.bare:
+            from bench.naive_bot import build_bare_application
+
+            application = build_bare_application(arguments.api, arguments.token)
+        else:
+            overrides: dict[str, Any] = json.loads(arguments.settings)
+            settings = bench_settings(
+                arguments.database or f"sqlite:///{Path(folder) / 'bench.db'}",
+                telegram_bot_token=arguments.token,
+                telegram_api_url=arguments.api,
+                polling_timeout=5,
+                **overrides,
+            )
+            petition = load_petition(DEFAULT_PETITION_FILE)
+            storage = open_storage(settings.database_url)
+            application = build_application(settings, storage, petition)
+        await _start(application, polling_timeout=5)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        profiler = cProfile.Profile() if arguments.profile else None
+        print(json.dumps({"ready": True, "pid": os.getpid()}), flush=True)
+        if profiler is not None:
+            profiler.enable()
+        await stop.wait()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(arguments.profile)
+        await _stop(application)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--api", required=True, help="the fake Bot API's URL")
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--database", help="DATABASE_URL (default: a temporary SQLite file)")
+    parser.add_argument("--naive", action="store_true", help="run the naive baseline instead")
+    parser.add_argument("--bare", action="store_true", help="run the bare PTB floor instead")
+    parser.add_argument("--settings", default="{}", help="JSON of Settings overrides")
+    parser.add_argument("--profile", help="write cProfile stats of the run to this file")
+    arguments = parser.parse_args()
+    warnings.simplefilter("ignore")  # the baseline's ConversationHandler warns, on purpose
+    asyncio.run(serve(arguments))
+
+
+if __name__ == "__main__":
+    main()

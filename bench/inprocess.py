@@ -1,0 +1,153 @@
+"""The real bot application fed prebuilt updates in-process, with an instant Bot API transport.
+
+What is left is the bot's own work per update - PTB's dispatch, our handlers, the flow, the
+screens, storage - with no network and no fake server sharing the CPU. The framework floor and
+the memory benchmark both drive the bot this way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bench.transport import TOKEN, InstantTransport, message_update, press_update
+from bot.app import build_application
+from bot.petition import Petition
+from bot.settings import Settings
+from storage import open_storage
+
+# The journey a supporter walks: /start, then these buttons (matched by label, like a person).
+STEPS = ("Sign the petition", "Canada", "or older", "I agree", "Use this name", "Sign now")
+DONE_TEXT = "You are signer #"
+BENCH_MESSAGE_ID = 1_000  # the message the buttons sit on; the flow keys on the step, not this
+
+
+def bench_settings(database_url: str, **overrides: Any) -> Settings:
+    """Production defaults, except the outgoing rate limit (see the README section on why)."""
+    values: dict[str, Any] = {
+        "telegram_bot_token": TOKEN,
+        "telegram_api_url": "http://127.0.0.1:9",  # never contacted: the transport answers
+        "database_url": database_url,
+        "api_rate_limit": 0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class InProcessBot:
+    """Our application on an `InstantTransport`, started without an updater (no polling)."""
+
+    def __init__(self, database_url: str, petition: Petition, **settings: Any) -> None:
+        os.environ.setdefault("PTB_TIMEDELTA", "true")
+        self.transport = InstantTransport()
+        self.settings = bench_settings(database_url, **settings)
+        self.petition = petition
+        self.application: Application | None = None
+        self._next_update_id = 1
+
+    async def __aenter__(self) -> InProcessBot:
+        storage = open_storage(self.settings.database_url)
+        application = build_application(self.settings, storage, self.petition)
+        # The bench's seam: swap the HTTP request objects for the in-memory transport before
+        # initialize() opens them (the AiohttpRequest instances are then never used).
+        application.bot._request = (self.transport, self.transport)  # type: ignore[attr-defined]
+        count_processed(application)
+        self.application = application
+        await application.initialize()
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        application = self.application
+        if application is None:
+            return
+        await application.stop()
+        await application.shutdown()
+        if application.post_shutdown:
+            await application.post_shutdown(application)
+        self.application = None
+
+    def new_update_id(self) -> int:
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        return update_id
+
+    async def feed(self, raw_updates: Sequence[dict[str, Any]]) -> None:
+        """Queue updates and wait until every one of them has been processed."""
+        application = self.application
+        assert application is not None
+        target = processed(application) + len(raw_updates)
+        for raw in raw_updates:
+            await application.update_queue.put(Update.de_json(raw, application.bot))
+        await wait_processed(application, target)
+
+    async def capture_journey(self, user_id: int) -> list[str]:
+        """Walk one journey step by step; return the callback data each press sent.
+
+        The data are the same for every supporter, so the other supporters' updates can be
+        built beforehand, outside the measured time.
+        """
+        await self.feed([message_update(self.new_update_id(), user_id, "/start", 1)])
+        pressed = []
+        for label in STEPS:
+            data = self.transport.button_data(user_id, label)
+            pressed.append(data)
+            await self.feed([press_update(self.new_update_id(), user_id, data, BENCH_MESSAGE_ID)])
+        if DONE_TEXT not in self.transport.texts.get(user_id, ""):
+            raise RuntimeError(f"journey did not finish: {self.transport.texts.get(user_id)!r}")
+        return pressed
+
+    def journeys(self, user_ids: Sequence[int], pressed: Sequence[str]) -> list[dict[str, Any]]:
+        """Every supporter's whole journey, step by step across supporters (as they arrive)."""
+        updates = [
+            message_update(self.new_update_id(), user_id, "/start", 1) for user_id in user_ids
+        ]
+        for data in pressed:
+            updates += [
+                press_update(self.new_update_id(), user_id, data, BENCH_MESSAGE_ID)
+                for user_id in user_ids
+            ]
+        return updates
+
+
+COUNTER_GROUP = 10_000  # after every handler group of ours (the last is 100)
+_PROCESSED_KEY = "bench_processed"
+_TARGET_KEY = "bench_target"
+
+
+def count_processed(application: Application) -> None:
+    """Count updates that went through every handler group: how the driver knows it is done.
+
+    Costs one trivial handler per update, in the floors as in ours.
+    """
+    application.bot_data[_PROCESSED_KEY] = 0
+    application.bot_data[_TARGET_KEY] = (0, asyncio.Event())
+
+    async def counted(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        context.bot_data[_PROCESSED_KEY] += 1
+        target, reached = context.bot_data[_TARGET_KEY]
+        if context.bot_data[_PROCESSED_KEY] >= target:
+            reached.set()
+
+    application.add_handler(TypeHandler(object, counted), group=COUNTER_GROUP)
+
+
+def processed(application: Application) -> int:
+    return application.bot_data[_PROCESSED_KEY]
+
+
+async def wait_processed(application: Application, target: int, limit: float = 600) -> None:
+    """Until `target` updates have been processed in all (or `limit` seconds passed)."""
+    reached = asyncio.Event()
+    application.bot_data[_TARGET_KEY] = (target, reached)
+    if processed(application) >= target:
+        return
+    async with asyncio.timeout(limit):
+        await reached.wait()

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from importlib import resources
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.flow import Journey, Signature, Step
 
@@ -360,6 +360,47 @@ def overview_from_tallies(
         countries=countries,
         languages=by_kind.get(TALLY_LANGUAGE, {}),
         funnel=by_kind.get(TALLY_FUNNEL, {}),
+    )
+
+
+# The columns export_rows() reads, in the order `export_row` expects.
+EXPORT_COLUMNS = (
+    "number, signed_at, name, user_id, country, language, wants_updates, guardian_consent, "
+    "text_version, referred_by, anonymized_at"
+)
+BROADCAST_COLUMNS = "id, petition_id, text, created_by, created_at, state, owner, lease_until"
+
+
+def export_row(row: Sequence[Any], signed_at: datetime) -> ExportRow:
+    """An EXPORT_COLUMNS row (`signed_at` decoded by the backend); anonymised rows name no one."""
+    number, _, name, user_id, country, language, updates, guardian, version = row[:9]
+    referred_by, anonymized_at = row[9], row[10]
+    anonymized = anonymized_at is not None
+    return ExportRow(
+        number=number,
+        signed_at=signed_at,
+        name=None if anonymized else name,
+        user_id=None if anonymized else user_id,
+        country=country,
+        language=language,
+        wants_updates=bool(updates),
+        guardian_consent=bool(guardian),
+        text_version=version,
+        referred_by=referred_by,
+    )
+
+
+def tally_sources(day_key: str, true: str) -> tuple[tuple[str, str, str], ...]:
+    """(kind, key expression, filter) of the tallies recount() rebuilds from the signatures.
+
+    `day_key` is the dialect's SQL for a signature's UTC day as YYYY-MM-DD.
+    """
+    return (
+        (TALLY_DAY, day_key, true),
+        (TALLY_LANGUAGE, "language", true),
+        (TALLY_REFERRER, "referred_by", "referred_by IS NOT NULL"),
+        (TALLY_FLAG, f"'{FLAG_WANTS_UPDATES}'", "wants_updates"),
+        (TALLY_FLAG, f"'{FLAG_REFERRED}'", "referred_by IS NOT NULL"),
     )
 
 

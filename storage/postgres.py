@@ -15,6 +15,8 @@ import asyncpg
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    BROADCAST_COLUMNS,
+    EXPORT_COLUMNS,
     SIGNATURE_TALLIES,
     TALLY_DAY,
     TALLY_FLAG,
@@ -32,6 +34,7 @@ from storage.base import (
     SignatureRequest,
     SignResult,
     UserRecord,
+    export_row,
     journey_from_row,
     journey_to_json,
     migration_scripts,
@@ -40,6 +43,7 @@ from storage.base import (
     request_tallies,
     signature_tallies,
     split_sql,
+    tally_sources,
 )
 
 MAX_REFERRAL_CODE_ATTEMPTS = 5
@@ -608,7 +612,7 @@ class PostgresStorage:
         after = 0
         while True:
             rows = await self.pool.fetch(
-                f"SELECT {_EXPORT_COLUMNS} FROM signatures WHERE petition_id = $1 "
+                f"SELECT {EXPORT_COLUMNS} FROM signatures WHERE petition_id = $1 "
                 "AND number > $2 AND ($3::text IS NULL OR country = $3) "
                 "ORDER BY number LIMIT $4",
                 petition_id,
@@ -617,19 +621,7 @@ class PostgresStorage:
                 batch_size,
             )
             for row in rows:
-                anonymized = row["anonymized_at"] is not None
-                yield ExportRow(
-                    number=row["number"],
-                    signed_at=row["signed_at"],
-                    name=None if anonymized else row["name"],
-                    user_id=None if anonymized else row["user_id"],
-                    country=row["country"],
-                    language=row["language"],
-                    wants_updates=row["wants_updates"],
-                    guardian_consent=row["guardian_consent"],
-                    text_version=row["text_version"],
-                    referred_by=row["referred_by"],
-                )
+                yield export_row(row, row["signed_at"])
             if len(rows) < batch_size:
                 return
             after = rows[-1]["number"]
@@ -674,7 +666,7 @@ class PostgresStorage:
 
     async def _broadcast_where(self, where: str, argument: object) -> Broadcast | None:
         row = await self.pool.fetchrow(
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1", argument
+            f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1", argument
         )
         if row is None:
             return None
@@ -714,9 +706,7 @@ class PostgresStorage:
         )
         return None if broadcast_id is None else await self.get_broadcast(broadcast_id)
 
-    async def claim_recipients(
-        self, broadcast_id: int, limit: int, *, now: datetime
-    ) -> list[int]:
+    async def claim_recipients(self, broadcast_id: int, limit: int, *, now: datetime) -> list[int]:
         async with self.pool.acquire() as connection, connection.transaction():
             # One claimer at a time per broadcast, so two never take the same next ids.
             await connection.execute(
@@ -767,20 +757,7 @@ async def _add_tallies(
     )
 
 
-# (kind, key expression, filter) of the tallies recount() rebuilds from the signatures.
-_TALLY_SOURCES = (
-    ("day", "to_char(signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "true"),
-    ("language", "language", "true"),
-    ("referrer", "referred_by", "referred_by IS NOT NULL"),
-    ("flag", "'wants_updates'", "wants_updates"),
-    ("flag", "'referred'", "referred_by IS NOT NULL"),
-)
-
-_EXPORT_COLUMNS = (
-    "number, signed_at, name, user_id, country, language, wants_updates, guardian_consent, "
-    "text_version, referred_by, anonymized_at"
-)
-_BROADCAST_COLUMNS = "id, petition_id, text, created_by, created_at, state, owner, lease_until"
+_TALLY_SOURCES = tally_sources("to_char(signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "true")
 
 # One broadcast sends at a time per petition: the oldest, unless another owner's lease runs.
 _LEASE_BROADCAST = """

@@ -19,6 +19,8 @@ import aiosqlite
 
 from bot.flow import Journey, Signature
 from storage.base import (
+    BROADCAST_COLUMNS,
+    EXPORT_COLUMNS,
     SIGNATURE_TALLIES,
     TALLY_DAY,
     TALLY_FLAG,
@@ -36,6 +38,7 @@ from storage.base import (
     SignatureRequest,
     SignResult,
     UserRecord,
+    export_row,
     journey_from_row,
     journey_to_json,
     migration_scripts,
@@ -44,6 +47,7 @@ from storage.base import (
     request_tallies,
     signature_tallies,
     split_sql,
+    tally_sources,
 )
 
 BUSY_TIMEOUT_MS = 10_000
@@ -623,13 +627,13 @@ class SQLiteStorage:
         where = "petition_id = :p AND number > :after" + (" AND country = :c" if country else "")
         while True:
             async with self._read_db.execute(
-                f"SELECT {_EXPORT_COLUMNS} FROM signatures WHERE {where} "
+                f"SELECT {EXPORT_COLUMNS} FROM signatures WHERE {where} "
                 "ORDER BY number LIMIT :batch",
                 {"p": petition_id, "after": after, "c": country, "batch": batch_size},
             ) as cursor:
                 rows = await cursor.fetchall()
             for row in rows:
-                yield _export_row(row)
+                yield export_row(row, datetime.fromisoformat(row[1]))
             if len(rows) < batch_size:
                 return
             after = rows[-1][0]
@@ -674,7 +678,7 @@ class SQLiteStorage:
     async def _broadcast_where(self, where: str, parameters: tuple) -> Broadcast | None:
         row = await _first(
             self._read_db,
-            f"SELECT {_BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1",
+            f"SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {where} LIMIT 1",
             parameters,
         )
         if row is None:
@@ -761,40 +765,7 @@ async def _add_tallies(
     )
 
 
-# (kind, key expression, filter) of the tallies recount() rebuilds from the signatures.
-_TALLY_SOURCES = (
-    ("day", "substr(signed_at, 1, 10)", "1"),
-    ("language", "language", "1"),
-    ("referrer", "referred_by", "referred_by IS NOT NULL"),
-    ("flag", "'wants_updates'", "wants_updates"),
-    ("flag", "'referred'", "referred_by IS NOT NULL"),
-)
-
-_EXPORT_COLUMNS = (
-    "number, signed_at, name, user_id, country, language, wants_updates, guardian_consent, "
-    "text_version, referred_by, anonymized_at"
-)
-
-
-def _export_row(row: sqlite3.Row | tuple) -> ExportRow:
-    number, signed_at, name, user_id, country, language, updates, guardian, version = row[:9]
-    referred_by, anonymized_at = row[9:]
-    anonymized = anonymized_at is not None
-    return ExportRow(
-        number=number,
-        signed_at=datetime.fromisoformat(signed_at),
-        name=None if anonymized else name,
-        user_id=None if anonymized else user_id,
-        country=country,
-        language=language,
-        wants_updates=bool(updates),
-        guardian_consent=bool(guardian),
-        text_version=version,
-        referred_by=referred_by,
-    )
-
-
-_BROADCAST_COLUMNS = "id, petition_id, text, created_by, created_at, state, owner, lease_until"
+_TALLY_SOURCES = tally_sources("substr(signed_at, 1, 10)", "1")
 
 
 def _broadcast(row: tuple, progress: dict[Delivery, int]) -> Broadcast:

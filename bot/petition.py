@@ -154,6 +154,17 @@ class Petition(Strict):
             merged.update(chosen.model_dump(exclude_none=True))
         return PetitionText(**merged)
 
+    def with_live(self, goal: int | None, paused: bool | None) -> Petition:
+        """This petition with the goal and pause admins set while it runs (None: the file's)."""
+        changes = {
+            name: value for name, value in (("goal", goal), ("paused", paused)) if value is not None
+        }
+        return self.model_copy(update=changes) if changes else self
+
+    def goal_for(self, count: int) -> int:
+        """The goal shown next to `count` signatures (see `current_goal`)."""
+        return current_goal(self.goal, count, auto_raise=self.auto_raise_goal)
+
     def closed_reason(self, now: datetime) -> str | None:
         """'paused' or 'ended' when no new signatures are accepted, else None."""
         if self.paused:
@@ -189,8 +200,7 @@ def milestones_reached(petition: Petition, goal: int | None, total: int) -> list
     `goal` is the live goal (None: the petition file's); reaching the goal shown before this
     signature is a milestone too, so admins hear of it as the goal rises to its next step.
     """
-    base_goal = goal if goal is not None else petition.goal
-    shown = current_goal(base_goal, total - 1, auto_raise=petition.auto_raise_goal)
+    shown = petition.with_live(goal, None).goal_for(total - 1)
     return sorted({mark for mark in [*petition.milestones, shown] if mark == total})
 
 

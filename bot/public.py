@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
-from bot.petition import Petition, current_goal
+from bot.petition import Petition
 from storage.base import Overview
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,10 @@ def iso_utc(moment: datetime) -> str:
 
 def build_snapshot(petition: Petition, overview: Overview, now: datetime) -> Snapshot:
     """Turn one database read into both response bodies (the same numbers the bot shows)."""
-    base_goal = overview.goal if overview.goal is not None else petition.goal
-    paused = overview.paused if overview.paused is not None else petition.paused
+    live = petition.with_live(overview.goal, overview.paused)
     total = overview.total
-    goal = current_goal(base_goal, total, auto_raise=petition.auto_raise_goal)
+    goal = live.goal_for(total)
+    paused = live.paused
     countries = dict(sorted(overview.countries.items(), key=lambda item: (-item[1], item[0])))
     title = petition.text_for(petition.default_language).title
     document = {
@@ -152,7 +152,7 @@ def build_snapshot(petition: Petition, overview: Overview, now: datetime) -> Sna
     count_body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     if paused:
         colour = COLOUR_PAUSED
-    elif total >= base_goal:
+    elif total >= live.goal:
         colour = COLOUR_REACHED
     else:
         colour = COLOUR_OPEN

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from bot.countries import country_name, flag
 from bot.flow import LANGUAGE_PREFIX, Info, Journey, Notice, Signature, Step, suggested_name
 from bot.i18n import Translator, available_languages, translator
-from bot.petition import Petition, PetitionFileError, current_goal
+from bot.petition import Petition, PetitionFileError
 from storage.base import PersonalData
 
 MAX_MESSAGE_LENGTH = 4096
@@ -91,7 +91,7 @@ def directed(screen: Screen, t: Translator) -> Screen:
 
 def progress_text(view: View) -> str:
     t = view.t
-    goal = current_goal(view.petition.goal, view.total, auto_raise=view.petition.auto_raise_goal)
+    goal = view.petition.goal_for(view.total)
     count_line = t.ngettext(
         "<b>{count}</b> person has signed", "<b>{count}</b> people have signed", view.total
     ).format(count=t.number(view.total))
@@ -401,17 +401,22 @@ def _done(journey: Journey, view: View) -> Screen:
     return Screen("\n\n".join(parts), ((_share_button(view, link),),))
 
 
+def closed_text(view: View) -> str:
+    """Why nobody can sign now: paused, or closed (on its deadline, if it has one)."""
+    t, petition = view.t, view.petition
+    if petition.closed_reason(view.now) == "paused":
+        return t.gettext("This petition is paused and is not collecting signatures right now.")
+    if petition.deadline is not None:
+        return t.gettext("This petition closed on {date} and no longer accepts signatures.").format(
+            date=t.date(petition.deadline)
+        )
+    return t.gettext("This petition no longer accepts signatures.")
+
+
 def _closed(journey: Journey, view: View) -> Screen:
     t = view.t
     petition = view.petition
-    if petition.closed_reason(view.now) == "paused":
-        reason = t.gettext("This petition is paused and is not collecting signatures right now.")
-    elif petition.deadline is not None:
-        reason = t.gettext(
-            "This petition closed on {date} and no longer accepts signatures."
-        ).format(date=t.date(petition.deadline))
-    else:
-        reason = t.gettext("This petition no longer accepts signatures.")
+    reason = closed_text(view)
     title = petition.text_for(t.language).title
     final = t.gettext("Count so far:") + "\n" + progress_text(view)
     return Screen("\n\n".join([f"<b>{title}</b>", reason, final]))

@@ -140,12 +140,7 @@ class JourneyService:
 
     def live_petition(self, record: UserRecord) -> Petition:
         """The petition file, with the goal and pause admins set while it runs."""
-        changes: dict[str, object] = {}
-        if record.goal is not None:
-            changes["goal"] = record.goal
-        if record.paused is not None:
-            changes["paused"] = record.paused
-        return self.petition.model_copy(update=changes) if changes else self.petition
+        return self.petition.with_live(record.goal, record.paused)
 
     async def mark_blocked(self, user_id: int) -> None:
         """A message to this supporter failed with 403: skip them until they write again."""

@@ -28,7 +28,6 @@ from telegram.ext import (
 from bot.features.signing import STORAGE_KEY, quick_language, service_of
 from bot.i18n import Translator, translator
 from bot.menus import admin_command_list, command_list
-from bot.petition import current_goal
 from bot.service import JourneyService
 from storage.base import Storage
 
@@ -129,7 +128,7 @@ async def set_goal(request: AdminRequest) -> None:
     if not 0 < goal <= MAX_GOAL:
         record = await storage.load(petition.id, request.admin_id)
         live = request.service.live_petition(record)
-        shown = current_goal(live.goal, record.total, auto_raise=live.auto_raise_goal)
+        shown = live.goal_for(record.total)
         await request.message.reply_text(
             t.gettext(
                 "Send /goal followed by a number, for example /goal 100000. "
@@ -139,9 +138,7 @@ async def set_goal(request: AdminRequest) -> None:
         return
     await storage.set_live_goal(petition.id, goal)
     await request.message.reply_text(
-        t.gettext("Goal set to {goal}. Supporters see it from now on.").format(
-            goal=t.number(goal)
-        )
+        t.gettext("Goal set to {goal}. Supporters see it from now on.").format(goal=t.number(goal))
     )
 
 

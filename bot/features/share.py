@@ -24,9 +24,16 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, InlineQueryHandler
 
 from bot.features.signing import service_of
-from bot.i18n import Translator, resolve_language, translator
-from bot.petition import current_goal
-from bot.screens import Screen, View, directed, plain_text, progress_text, share_link
+from bot.i18n import resolve_language, translator
+from bot.screens import (
+    Screen,
+    View,
+    closed_text,
+    directed,
+    plain_text,
+    progress_text,
+    share_link,
+)
 from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
@@ -79,7 +86,7 @@ def share_card(view: View) -> InlineQueryResultArticle:
     closed = petition.closed_reason(view.now)
     summary = _summary_line(view, closed)
     if closed:
-        call = _closed_text(view, closed)
+        call = closed_text(view)
         button = InlineKeyboardButton(
             t.gettext("📜 Read the petition"), url=start_link(view.bot_username)
         )
@@ -114,23 +121,10 @@ def _summary_line(view: View, closed: str | None) -> str:
         if closed != "paused":
             state = t.gettext("Signing has ended.")
         return f"{count} · {state}"
-    goal = current_goal(petition.goal, view.total, auto_raise=petition.auto_raise_goal)
+    goal = petition.goal_for(view.total)
     return t.ngettext(
         "{count} has signed · goal {goal}", "{count} have signed · goal {goal}", view.total
     ).format(count=t.number(view.total), goal=t.number(goal))
-
-
-def _closed_text(view: View, closed: str) -> str:
-    """Why nobody can sign now (the same wording as the bot's own closed screen)."""
-    t: Translator = view.t
-    deadline = view.petition.deadline
-    if closed == "paused":
-        return t.gettext("This petition is paused and is not collecting signatures right now.")
-    if deadline is not None:
-        return t.gettext("This petition closed on {date} and no longer accepts signatures.").format(
-            date=t.date(deadline)
-        )
-    return t.gettext("This petition no longer accepts signatures.")
 
 
 def register(application: Application) -> None:

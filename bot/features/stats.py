@@ -20,7 +20,7 @@ from bot.chart import signatures_chart
 from bot.features.admin import ADMIN_IDS_KEY, AdminCommand, AdminRequest
 from bot.flow import FUNNEL_STAGES
 from bot.i18n import Translator, resolve_language, translator
-from bot.petition import Petition, current_goal
+from bot.petition import Petition
 from bot.screens import Screen, country_label, directed, language_name
 from bot.service import JourneyService
 from storage.base import Overview, Storage
@@ -97,11 +97,7 @@ def stats_text(
 ) -> str:
     """The /stats message (HTML). `state` is `Petition.closed_reason`: None when open."""
     total = overview.total
-    goal = current_goal(
-        overview.goal if overview.goal is not None else petition.goal,
-        total,
-        auto_raise=petition.auto_raise_goal,
-    )
+    goal = petition.with_live(overview.goal, None).goal_for(total)
     week = sum(count for day, count in daily.items() if today - day < timedelta(days=7))
     status = {
         None: t.gettext("Signing is open."),
@@ -156,18 +152,12 @@ async def show_stats(request: AdminRequest) -> None:
     overview = await storage.overview(petition.id)
     daily = await storage.daily_counts(petition.id)
     referrers = await storage.top_referrers(petition.id, TOP_REFERRERS)
-    live = petition.model_copy(
-        update={
-            key: value
-            for key, value in (("goal", overview.goal), ("paused", overview.paused))
-            if value is not None
-        }
-    )
+    live = petition.with_live(overview.goal, overview.paused)
     text = stats_text(
         t, petition, overview, daily, referrers, today=today, state=live.closed_reason(now)
     )
     await request.message.reply_text(text)
-    goal = current_goal(live.goal, overview.total, auto_raise=live.auto_raise_goal)
+    goal = live.goal_for(overview.total)
     chart = signatures_chart(daily, goal, today=today, days=CHART_DAYS)
     await request.message.reply_photo(
         chart,
@@ -200,11 +190,7 @@ def milestone_notifier(
         petition = service.petition
         for admin_id in application.bot_data[ADMIN_IDS_KEY]:
             record = await storage.load(petition.id, admin_id)
-            goal_before = current_goal(
-                record.goal if record.goal is not None else petition.goal,
-                mark - 1,
-                auto_raise=petition.auto_raise_goal,
-            )
+            goal_before = petition.with_live(record.goal, None).goal_for(mark - 1)
             language = resolve_language(record.language, None, petition.default_language)
             text = milestone_text(translator(language), mark, total, goal_before)
             # An admin who never started the bot (or blocked it) cannot be told.

@@ -37,15 +37,15 @@ def sizes(quick: bool) -> dict[str, Any]:
     """How big each benchmark runs, quick or full."""
     if quick:
         return {
-            "supporters": 120,
-            "paced_supporters": 40,
+            "supporters": 100,
+            "paced_supporters": 30,
             "bare_supporters": 0,
             "baseline_supporters": 3,
             "floor_supporters": 100,
             "storage_sizes": [10_000],
             "sign_sample": 300,
             "memory_warm_up": 100,
-            "memory_checkpoints": [250, 500],
+            "memory_checkpoints": [200, 400],
             "broadcast_paced": 40,
             "broadcast_scale": 2_000,
             "profile_supporters": 100,

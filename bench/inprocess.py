@@ -17,6 +17,8 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bench.transport import TOKEN, InstantTransport, message_update, press_update
 from bot.app import build_application
+from bot.features.once import INBOX_KEY
+from bot.inbox import Inbox
 from bot.petition import Petition
 from bot.settings import Settings
 from storage import open_storage
@@ -37,6 +39,18 @@ def bench_settings(database_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+GET_UPDATES_LIMIT = 100  # the most updates one getUpdates call returns
+
+
+async def receive_in_inbox(application: Application, raw_updates: Sequence[dict[str, Any]]) -> None:
+    """What polling does with each fetched batch before handing it over (ours only)."""
+    inbox: Inbox | None = application.bot_data.get(INBOX_KEY)
+    if inbox is None:
+        return
+    for start in range(0, len(raw_updates), GET_UPDATES_LIMIT):
+        await inbox.receive(list(raw_updates[start : start + GET_UPDATES_LIMIT]))
 
 
 class InProcessBot:
@@ -84,6 +98,7 @@ class InProcessBot:
         application = self.application
         assert application is not None
         target = processed(application) + len(raw_updates)
+        await receive_in_inbox(application, raw_updates)
         for raw in raw_updates:
             await application.update_queue.put(Update.de_json(raw, application.bot))
         await wait_processed(application, target)

@@ -1,62 +1,129 @@
-"""Polling without losing updates to a crash.
+"""Polling without losing updates to a crash, and without handling one twice.
 
 Telegram counts an update as delivered once the next getUpdates asks past it, and PTB asks
 again while earlier updates are still being handled. So each batch is written to storage as
 it arrives, before that next call can happen; after a crash, whatever was received but not
-done is handled first. Claims (bot.features.once) make sure nothing is handled twice.
+done is handled first.
+
+Polling has one consumer per bot (Telegram refuses a second getUpdates), so which updates to
+handle is decided here, in memory, from that one write: an update seen for the first time is
+handled; a copy (a batch fetched again, or a replayed update Telegram sends once more) is not.
+Updates are marked done in batches, a moment after they finish: a crash in that moment means a
+few updates are handled again after the restart, which the journey absorbs (signing is
+idempotent, a repeated button press shows the current screen).
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
+import orjson
 from telegram import Update
 from telegram.ext import Application
 
 from bot.request import AiohttpRequest
 from storage.base import Storage
 
+log = logging.getLogger(__name__)
+
 REPLAY_WINDOW = timedelta(minutes=10)
+DONE_DELAY = 0.05  # seconds: done marks written together, one statement per batch
+MAX_REMEMBERED_COPIES = 10_000
 
 
-class InboxRequest(AiohttpRequest):
-    """The getUpdates request: stores each fetched batch before handing it to PTB."""
-
-    def __init__(
-        self, storage: Storage, bot_id: int, clock: Callable[[], datetime], **options: object
-    ) -> None:
-        super().__init__(**options)  # type: ignore[arg-type]
+class Inbox:
+    def __init__(self, storage: Storage, bot_id: int, clock: Callable[[], datetime]) -> None:
         self.storage = storage
         self.bot_id = bot_id
         self.clock = clock
+        # Copies of updates already received; insertion-ordered so the oldest can be dropped
+        # (a copy the rate limit stopped never reaches `take`).
+        self._copies: dict[int, None] = {}
+        self._done: list[int] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def receive(self, updates: list[dict[str, Any]]) -> None:
+        """Store a fetched batch before Telegram is told it arrived; note which are copies."""
+        stored = [(update["update_id"], orjson.dumps(update).decode()) for update in updates]
+        fresh = set(await self.storage.receive_updates(self.bot_id, stored, now=self.clock()))
+        for update_id, _ in stored:
+            if update_id not in fresh:
+                self._copies[update_id] = None
+        while len(self._copies) > MAX_REMEMBERED_COPIES:
+            del self._copies[next(iter(self._copies))]
+
+    def take(self, update_id: int) -> bool:
+        """Whether to handle this update: False for a copy of one received before."""
+        try:
+            del self._copies[update_id]
+        except KeyError:
+            return True
+        return False
+
+    def finish(self, update_id: int) -> None:
+        """Mark the update done (written a moment later, with the others finished by then)."""
+        self._done.append(update_id)
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush_soon(), name="inbox-done-marks")
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(DONE_DELAY)
+        finally:
+            self._flushing = None
+        await self._write_done()
+
+    async def _write_done(self) -> None:
+        update_ids, self._done = self._done, []
+        if not update_ids:
+            return
+        try:
+            await self.storage.finish_updates(self.bot_id, update_ids, now=self.clock())
+        except Exception:  # the database is away: keep them for the next batch
+            log.warning("could not mark %d updates done; will retry", len(update_ids))
+            self._done[:0] = update_ids
+
+    async def close(self) -> None:
+        """Write the done marks still waiting (at shutdown, before storage closes)."""
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
+        await self._write_done()
+
+    async def replay_unfinished(self, application: Application) -> int:
+        """Queue the updates a previous run received but did not finish, oldest first.
+
+        Only recent ones: an answer to a message from long ago would confuse more than help, and
+        updates the rate limit dropped should not come back much later.
+        """
+        payloads = await self.storage.unfinished_updates(self.bot_id, self.clock() - REPLAY_WINDOW)
+        for payload in payloads:
+            update = Update.de_json(orjson.loads(payload), application.bot)
+            if update is not None:
+                await application.update_queue.put(update)
+        return len(payloads)
+
+
+class InboxRequest(AiohttpRequest):
+    """The getUpdates request: hands each fetched batch to the inbox before PTB sees it."""
+
+    def __init__(self, inbox: Inbox, **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.inbox = inbox
 
     async def do_request(
         self, url: str, method: str, *args: object, **kwargs: object
     ) -> tuple[int, bytes]:
         status, content = await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
         if status == 200 and url.endswith("/getUpdates"):
-            updates = json.loads(content).get("result") or []
+            updates = self.parse_json_payload(content).get("result") or []
             if updates:
                 # If this fails, PTB retries the same getUpdates: nothing was confirmed yet.
-                await self.storage.receive_updates(
-                    self.bot_id,
-                    [(update["update_id"], json.dumps(update)) for update in updates],
-                    now=self.clock(),
-                )
+                await self.inbox.receive(updates)
         return status, content
-
-
-async def replay_unfinished(application: Application, storage: Storage, now: datetime) -> int:
-    """Queue the updates a previous run received but did not finish, oldest first.
-
-    Only recent ones: an answer to a message from long ago would confuse more than help, and
-    updates the rate limit dropped (never claimed) should not come back much later.
-    """
-    payloads = await storage.unfinished_updates(application.bot.id, now - REPLAY_WINDOW)
-    for payload in payloads:
-        update = Update.de_json(json.loads(payload), application.bot)
-        if update is not None:
-            await application.update_queue.put(update)
-    return len(payloads)

@@ -214,13 +214,18 @@ class Storage(Protocol):
 
     async def receive_updates(
         self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
-    ) -> None:
-        """Keep fetched updates (id, JSON) before Telegram is told they arrived (polling)."""
+    ) -> list[int]:
+        """Keep fetched updates (id, JSON) before Telegram is told they arrived (polling).
+
+        Returns the ids not received before: a re-fetched update is not new.
+        """
 
     async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
         """JSON of updates received since then and not done, oldest first (for a replay)."""
 
-    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None: ...
+    async def finish_updates(
+        self, bot_id: int, update_ids: Sequence[int], *, now: datetime
+    ) -> None: ...
 
     async def forget_updates(self, before: datetime) -> int:
         """Delete claims older than `before` (Telegram never redelivers after a day)."""

@@ -423,13 +423,21 @@ class PostgresStorage:
 
     async def receive_updates(
         self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
-    ) -> None:
-        await self.pool.executemany(
+    ) -> list[int]:
+        if not updates:
+            return []
+        rows = await self.pool.fetch(
             "INSERT INTO update_claims "
             "(bot_id, update_id, owner, state, lease_until, updated_at, payload) "
-            "VALUES ($1, $2, '', 'received', $3, $3, $4) ON CONFLICT DO NOTHING",
-            [(bot_id, update_id, now, payload) for update_id, payload in updates],
+            "SELECT $1, update_id, '', 'received', $3, $3, payload "
+            "FROM unnest($2::bigint[], $4::text[]) AS batch (update_id, payload) "
+            "ON CONFLICT DO NOTHING RETURNING update_id",
+            bot_id,
+            [update_id for update_id, _ in updates],
+            now,
+            [payload for _, payload in updates],
         )
+        return sorted(row["update_id"] for row in rows)
 
     async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
         rows = await self.pool.fetch(
@@ -440,12 +448,14 @@ class PostgresStorage:
         )
         return [row["payload"] for row in rows]
 
-    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
+    async def finish_updates(
+        self, bot_id: int, update_ids: Sequence[int], *, now: datetime
+    ) -> None:
         await self.pool.execute(
             "UPDATE update_claims SET state = 'done', updated_at = $3 "
-            "WHERE bot_id = $1 AND update_id = $2",
+            "WHERE bot_id = $1 AND update_id = ANY($2::bigint[])",
             bot_id,
-            update_id,
+            list(update_ids),
             now,
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -431,17 +432,27 @@ class SQLiteStorage:
 
     async def receive_updates(
         self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
-    ) -> None:
-        async with self._transaction() as db:
-            await db.executemany(
+    ) -> list[int]:
+        if not updates:
+            return []
+        # One statement for the batch (getUpdates returns at most 100): 5 variables a row stay
+        # far below SQLite's limit of 32,766.
+        rows = ", ".join(["(?, ?, '', 'received', ?, ?, ?)"] * len(updates))
+        stamp = now.isoformat()
+        values = [
+            value
+            for update_id, payload in updates
+            for value in (bot_id, update_id, stamp, stamp, payload)
+        ]
+        async with self._write_lock:
+            fresh = await _all(
+                self._db,
                 "INSERT INTO update_claims "
                 "(bot_id, update_id, owner, state, lease_until, updated_at, payload) "
-                "VALUES (?, ?, '', 'received', ?, ?, ?) ON CONFLICT DO NOTHING",
-                [
-                    (bot_id, update_id, now.isoformat(), now.isoformat(), payload)
-                    for update_id, payload in updates
-                ],
+                f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING update_id",
+                values,
             )
+        return sorted(update_id for (update_id,) in fresh)
 
     async def unfinished_updates(self, bot_id: int, received_after: datetime) -> list[str]:
         return [
@@ -454,12 +465,14 @@ class SQLiteStorage:
             )
         ]
 
-    async def finish_update(self, bot_id: int, update_id: int, *, now: datetime) -> None:
+    async def finish_updates(
+        self, bot_id: int, update_ids: Sequence[int], *, now: datetime
+    ) -> None:
         async with self._write_lock:
             await self._db.execute(
                 "UPDATE update_claims SET state = 'done', updated_at = :now "
-                "WHERE bot_id = :b AND update_id = :u",
-                {"b": bot_id, "u": update_id, "now": now.isoformat()},
+                "WHERE bot_id = :b AND update_id IN (SELECT value FROM json_each(:ids))",
+                {"b": bot_id, "ids": json.dumps(list(update_ids)), "now": now.isoformat()},
             )
 
     async def forget_updates(self, before: datetime) -> int:

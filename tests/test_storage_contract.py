@@ -217,7 +217,7 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     assert await first.claim_update(1, 100, owner="a", **claim) == Claim.BUSY  # a second copy
     assert await second.claim_update(1, 100, owner="b", **claim) == Claim.BUSY
     assert await second.claim_update(2, 100, owner="b", **claim) == Claim.OWNED  # another bot
-    await first.finish_update(1, 100, now=NOW)
+    await first.finish_updates(1, [100], now=NOW)
     assert await second.claim_update(1, 100, owner="b", **claim) == Claim.DONE
     assert await second.claim_update(1, 100, owner="b", take_over=True, **claim) == Claim.DONE
     # An owner that died mid-update: its lease runs out, and another instance takes over.
@@ -226,17 +226,21 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     assert await second.claim_update(1, 101, owner="b", **later) == Claim.OWNED
     assert await first.claim_update(1, 102, owner="a", **claim) == Claim.OWNED
     assert await second.claim_update(1, 102, owner="b", take_over=True, **claim) == Claim.OWNED
-    await first.receive_updates(1, [(103, '{"update_id": 103}'), (104, "{}")], now=NOW)
-    await first.receive_updates(1, [(103, "again")], now=NOW)  # a re-fetch changes nothing
+    fetched = [(104, "{}"), (103, '{"update_id": 103}')]
+    assert await first.receive_updates(1, fetched, now=NOW) == [103, 104]
+    # A re-fetch changes nothing, and only what is new is new.
+    assert await first.receive_updates(1, [(103, "again"), (105, "{}")], now=NOW) == [105]
+    assert await second.receive_updates(1, [], now=NOW) == []
     assert await second.unfinished_updates(1, NOW - timedelta(minutes=1)) == [
         '{"update_id": 103}',
         "{}",
+        "{}",
     ]  # 100 is done; 101 and 102 have no payload (not fetched by polling)
     assert await second.claim_update(1, 103, owner="b", **claim) == Claim.OWNED
-    await second.finish_update(1, 103, now=NOW)
+    await second.finish_updates(1, [103, 105], now=NOW)  # polling marks them in batches
     assert await first.unfinished_updates(1, NOW - timedelta(minutes=1)) == ["{}"]
     assert await first.unfinished_updates(1, NOW) == []  # only recent ones are replayed
-    assert await first.forget_updates(NOW + timedelta(days=1)) == 6
+    assert await first.forget_updates(NOW + timedelta(days=1)) == 7
     assert await first.claim_update(1, 100, owner="a", **claim) == Claim.OWNED
 
 

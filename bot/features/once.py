@@ -1,10 +1,14 @@
 """Each Telegram update is processed once, however often it arrives.
 
 Telegram delivers an update again when it has no proof we took it: a webhook call that timed
-out (perhaps retried against another instance), or polling offsets lost in a crash. The first
-handler claims the update in storage (shared by every instance); a copy finds it claimed or
-done and stops there. The last handler marks it done. A claim is a lease: if its instance dies
-mid-update, the lease runs out and a redelivery is processed after all, so nothing is lost.
+out (perhaps retried against another instance), or polling offsets lost in a crash.
+
+- Webhook (several instances may share the traffic): the first handler claims the update in
+  storage, shared by every instance; a copy finds it claimed or done and stops there. The
+  last handler marks it done. A claim is a lease: if its instance dies mid-update, the lease
+  runs out and a redelivery is processed after all, so nothing is lost.
+- Polling (one consumer per bot): the inbox (bot.inbox) already wrote each update as it
+  arrived and knows its copies, so no further database trip is needed per update.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
 from bot.features.signing import SERVICE_KEY, STORAGE_KEY, service_of
+from bot.inbox import Inbox
 from storage.base import Claim, Storage
 
 OWNER_KEY = "update_owner"
-TAKE_OVER_KEY = "take_over_claims"
+INBOX_KEY = "inbox"
 BUSY_UPDATES_KEY = "busy_updates"
 LEASE = timedelta(seconds=60)
 FIRST_GROUP, LAST_GROUP = -2, 100
@@ -41,7 +46,6 @@ async def claim(application: Application, update: Update) -> Claim:
         owner=application.bot_data[OWNER_KEY],
         now=now,
         lease_until=now + LEASE,
-        take_over=application.bot_data[TAKE_OVER_KEY],
     )
 
 
@@ -49,9 +53,9 @@ async def claim_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     claimed = await claim(context.application, update)
     if claimed is Claim.OWNED:
         return
-    if claimed is Claim.BUSY and not context.bot_data[TAKE_OVER_KEY]:
-        # Webhook mode: the endpoint answers 503, so Telegram retries it later (here or
-        # elsewhere); if the instance working on it dies, that retry is processed.
+    if claimed is Claim.BUSY:
+        # The webhook endpoint answers 503, so Telegram retries it later (here or elsewhere);
+        # if the instance working on it dies, that retry is processed.
         context.bot_data[BUSY_UPDATES_KEY].add(update.update_id)
     raise ApplicationHandlerStop  # a copy of an update that is done or in progress
 
@@ -68,13 +72,28 @@ def was_busy(application: Application, update: Update) -> bool:
 async def mark_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     storage: Storage = context.bot_data[STORAGE_KEY]
     now = service_of(context).clock()
-    await storage.finish_update(context.bot.id, update.update_id, now=now)
+    await storage.finish_updates(context.bot.id, [update.update_id], now=now)
 
 
-def register(application: Application, *, take_over: bool) -> None:
-    """`take_over`: a single polling consumer inherits its crashed predecessor's claims."""
+async def take_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    inbox: Inbox = context.bot_data[INBOX_KEY]
+    if not inbox.take(update.update_id):
+        raise ApplicationHandlerStop  # a copy of an update received before
+
+
+async def finish_in_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    inbox: Inbox = context.bot_data[INBOX_KEY]
+    inbox.finish(update.update_id)
+
+
+def register(application: Application, *, inbox: Inbox | None) -> None:
+    """`inbox`: polling's; None in webhook mode, where claims go through storage."""
+    if inbox is not None:
+        application.bot_data[INBOX_KEY] = inbox
+        application.add_handler(TypeHandler(Update, take_or_stop), group=FIRST_GROUP)
+        application.add_handler(TypeHandler(Update, finish_in_inbox), group=LAST_GROUP)
+        return
     application.bot_data[OWNER_KEY] = new_owner()
-    application.bot_data[TAKE_OVER_KEY] = take_over
     application.bot_data[BUSY_UPDATES_KEY] = set()
     application.add_handler(TypeHandler(Update, claim_or_stop), group=FIRST_GROUP)
     application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)

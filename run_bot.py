@@ -11,7 +11,7 @@ from pathlib import Path
 
 from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, use_fast_event_loop
 from bot.logs import configure_logging
 from bot.petition import PetitionFileError, load_petition
 from bot.sandbox import run_sandbox
@@ -47,6 +47,7 @@ def configure(arguments: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
+    use_fast_event_loop()
     try:
         settings = configure(arguments)
         configure_logging(settings.log_level, settings.log_format)

@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import procstat
 from bench.inprocess import InProcessBot
+from bot.app import use_fast_event_loop
 from bot.features.throttle import MAX_TRACKED_USERS, Throttle
 from bot.flow import Command, Pressed
 from bot.petition import load_petition
@@ -150,6 +151,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=WARM_UP)
     arguments = parser.parse_args()
     checkpoints = [int(value) for value in arguments.checkpoints.split(",")]
+    use_fast_event_loop()  # as run_bot.py does
     with tempfile.TemporaryDirectory() as folder:
         runner = run_app if arguments.driver == "app" else run_service
         readings, structures = asyncio.run(runner(checkpoints, Path(folder), arguments.warm_up))

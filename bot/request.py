@@ -3,8 +3,9 @@
 PTB's default HTTPXRequest spends most of the bot's CPU time in httpx/httpcore bookkeeping
 (about 18 ms per update on this project's 2-core machine, see DESIGN.md); aiohttp does the same
 requests for a fraction of that, which is what lets one process serve bursts of supporters.
-Parameters are sent exactly as PTB's own implementation sends them: a urlencoded form, or
-multipart when there is a file.
+Parameters go as one JSON body (orjson) rather than PTB's urlencoded form of per-field JSON
+strings, and Telegram's answers are parsed with orjson: both are on every call's path. Files
+still go as multipart.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import random
 from typing import Any
 
 import aiohttp
+import orjson
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -44,6 +46,13 @@ class AiohttpRequest(BaseRequest):
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> JSONDict:
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:  # e.g. invalid UTF-8: PTB's parser replaces, or explains
+            return BaseRequest.parse_json_payload(payload)
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
@@ -90,7 +99,7 @@ class AiohttpRequest(BaseRequest):
             last_try = attempt == self.retries
             try:
                 async with self._session.request(
-                    method, url, data=_body(request_data), timeout=timeout
+                    method, url, timeout=timeout, **_body(request_data)
                 ) as response:
                     status, content = response.status, await response.read()
                 if status < 500 or last_try:
@@ -112,11 +121,15 @@ class AiohttpRequest(BaseRequest):
 _CREATES_MESSAGES = ("send", "forward", "copy")
 
 
-def _body(request_data: RequestData | None) -> Any:
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _body(request_data: RequestData | None) -> dict[str, Any]:
+    """aiohttp's keyword arguments for the request's body."""
     if request_data is None:
-        return None
+        return {}
     if not request_data.contains_files:
-        return request_data.json_parameters
+        return {"data": orjson.dumps(request_data.parameters), "headers": _JSON_HEADERS}
     form = aiohttp.FormData()
     for name, value in request_data.json_parameters.items():
         form.add_field(name, value)
@@ -126,4 +139,4 @@ def _body(request_data: RequestData | None) -> Any:
             form.add_field(name, content, filename=filename, content_type=mime_type)
         else:
             form.add_field(name, part)
-    return form
+    return {"data": form}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
+from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram.error import BadRequest, Forbidden
 
-from bot.screens import Screen
+from bot.screens import Button, Screen
 
 log = logging.getLogger(__name__)
 
@@ -20,24 +22,41 @@ def pseudonym(user_id: int | None) -> str:
     return hashlib.blake2b(str(user_id).encode(), digest_size=6, person=b"petition-log").hexdigest()
 
 
-def keyboard(screen: Screen) -> InlineKeyboardMarkup | None:
+def keyboard(screen: Screen) -> dict[str, Any] | None:
+    """The screen's buttons as the Bot API's InlineKeyboardMarkup object."""
     if not screen.buttons:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(button.text, callback_data=button.data, url=button.url)
-                for button in row
-            ]
-            for row in screen.buttons
-        ]
-    )
+    return {"inline_keyboard": [[_button(button) for button in row] for row in screen.buttons]}
+
+
+def _button(button: Button) -> dict[str, str | None]:
+    if button.url is not None:
+        return {"text": button.text, "url": button.url}
+    return {"text": button.text, "callback_data": button.data}
+
+
+async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -> None:
+    """Send or edit, without turning Telegram's reply into a PTB Message.
+
+    The typed methods (`send_message`, `edit_message_text`) parse every reply into a Message,
+    the largest single CPU cost of a step, for a reply nothing here reads. `Bot._post` is what
+    they call underneath: the Defaults (HTML, no link previews) still apply, the rate limiter
+    and PTB's error mapping too.
+    """
+    data: dict[str, object] = {
+        **target,
+        "text": screen.text,
+        "reply_markup": keyboard(screen),
+        "parse_mode": DEFAULT_NONE,
+        "link_preview_options": DEFAULT_NONE,
+    }
+    await bot._post(endpoint, data)
 
 
 async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> bool:
     """Send a new message; False when the supporter has blocked the bot (never retried)."""
     try:
-        await bot.send_message(chat_id, screen.text, reply_markup=keyboard(screen))
+        await _post_screen(bot, "sendMessage", screen, chat_id=chat_id)
     except Forbidden:
         log.info("chat %s blocked the bot; reply dropped", pseudonym(chat_id))
         return False
@@ -50,9 +69,7 @@ async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -
     False when the supporter has blocked the bot.
     """
     try:
-        await bot.edit_message_text(
-            screen.text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard(screen)
-        )
+        await _post_screen(bot, "editMessageText", screen, chat_id=chat_id, message_id=message_id)
     except BadRequest as error:
         if "not modified" in error.message.lower():
             return True  # the supporter already sees exactly this screen

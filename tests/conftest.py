@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,15 @@ from storage.sqlite import SQLiteStorage
 from tests.fakes import FakeBotAPI
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The tests run on the event loop the bot runs on (bot.app.use_fast_event_loop)."""
+    import uvloop
+
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def petition_data(**overrides: Any) -> dict[str, Any]:

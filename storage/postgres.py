@@ -186,24 +186,26 @@ class PostgresStorage:
         if not reached:
             await self.pool.execute(_UPSERT_JOURNEY, *arguments)
             return
-        async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(_UPSERT_JOURNEY, *arguments)
-            await _add_tallies(
-                connection, petition_id, [(TALLY_FUNNEL, stage) for stage in reached], 1
-            )
+        # One statement: the funnel's counters (every supporter passes them) stay locked for
+        # its execution only, not across the round trips of a transaction.
+        await self.pool.execute(_SAVE_JOURNEY_REACHING, *arguments, sorted(reached))
 
     async def sign(
         self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
     ) -> SignResult:
+        existing = await self._existing(request)
+        if existing is not None:
+            return existing
         for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
             try:
                 return await self._sign_once(request, journey, new_referral_code(), reached)
-            except _DuplicateSignature:
-                existing = await self._existing(request)
-                assert existing is not None
-                return existing
             except asyncpg.UniqueViolationError as error:
-                if "referral_code" not in (error.constraint_name or ""):
+                constraint = error.constraint_name or ""
+                if constraint == "signatures_pkey":  # the same supporter, on another instance
+                    existing = await self._existing(request)
+                    assert existing is not None
+                    return existing
+                if "referral_code" not in constraint:
                     raise
         raise RuntimeError("could not draw a unique referral code")
 
@@ -227,62 +229,29 @@ class PostgresStorage:
         referral_code: str,
         reached: Sequence[str],
     ) -> SignResult:
-        existing = await self._existing(request)
-        if existing is not None:
-            return existing
-        petition_id = request.petition_id
-        async with self.pool.acquire() as connection, connection.transaction():
-            await connection.execute(
-                "INSERT INTO petition_counts (petition_id) VALUES ($1) ON CONFLICT DO NOTHING",
-                petition_id,
-            )
-            # This row lock serializes signers of one petition: numbers stay gapless.
-            counts = await connection.fetchrow(
-                "UPDATE petition_counts SET total = total + 1, last_number = last_number + 1 "
-                "WHERE petition_id = $1 RETURNING last_number, total",
-                petition_id,
-            )
-            inserted = await connection.fetchval(
-                """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
-                       wants_updates, guardian_consent, text_version, referral_code, referred_by,
-                       signed_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                   ON CONFLICT (petition_id, user_id) DO NOTHING
-                   RETURNING number""",
-                petition_id,
-                request.user_id,
-                counts["last_number"],
-                request.name,
-                request.country,
-                request.language,
-                request.wants_updates,
-                request.guardian_consent,
-                request.text_version,
-                referral_code,
-                request.referred_by,
-                request.signed_at,
-            )
-            if inserted is None:  # the same supporter won a race on another instance
-                raise _DuplicateSignature
-            await connection.execute(
-                "INSERT INTO country_counts (petition_id, country, total) VALUES ($1, $2, 1) "
-                "ON CONFLICT (petition_id, country) DO UPDATE "
-                "SET total = country_counts.total + 1",
-                petition_id,
-                request.country,
-            )
-            await _add_tallies(connection, petition_id, request_tallies(request, reached), 1)
-            await connection.execute(
-                _UPSERT_JOURNEY,
-                petition_id,
-                request.user_id,
-                journey.step.value,
-                journey_to_json(journey),
-                None,
-                request.language,
-                request.signed_at,
-                True,
-            )
+        # One statement, so the counter row (which serializes every signer of the petition,
+        # keeping numbers gapless) is locked for its execution only, never across a round
+        # trip; any conflict rolls all of it back.
+        tallies = sorted(request_tallies(request, reached))
+        counts = await self.pool.fetchrow(
+            _SIGN,
+            request.petition_id,
+            request.user_id,
+            request.name,
+            request.country,
+            request.language,
+            request.wants_updates,
+            request.guardian_consent,
+            request.text_version,
+            referral_code,
+            request.referred_by,
+            request.signed_at,
+            [kind for kind, _ in tallies],
+            [key for _, key in tallies],
+            journey.step.value,
+            journey_to_json(journey),
+        )
+        assert counts is not None
         signature = Signature(
             counts["last_number"], request.signed_at, request.country, referral_code
         )
@@ -800,6 +769,51 @@ _UPSERT_JOURNEY = """
         message_id = CASE WHEN $8::boolean THEN journeys.message_id ELSE excluded.message_id END,
         language = COALESCE(excluded.language, journeys.language),
         updated_at = excluded.updated_at
+"""
+
+# The journey saved, and the funnel stages it reached ($9, sorted: one lock order) counted.
+_SAVE_JOURNEY_REACHING = f"""
+    WITH journey AS ({_UPSERT_JOURNEY} RETURNING 1)
+    INSERT INTO tallies (petition_id, kind, key, total)
+    SELECT $1, '{TALLY_FUNNEL}', stage, 1 FROM journey, unnest($9::text[]) AS stage
+    ON CONFLICT (petition_id, kind, key) DO UPDATE SET total = tallies.total + 1
+"""
+
+# A signature in one statement. Each part reads the one before, so the counter row is locked
+# first, as withdraw() does; the tallies ($12, $13) come sorted, in one lock order.
+_SIGN = """
+    WITH counter AS (
+        INSERT INTO petition_counts AS c (petition_id, total, last_number) VALUES ($1, 1, 1)
+        ON CONFLICT (petition_id) DO UPDATE
+        SET total = c.total + 1, last_number = c.last_number + 1
+        RETURNING last_number, total
+    ), signature AS (
+        INSERT INTO signatures (petition_id, user_id, number, name, country, language,
+            wants_updates, guardian_consent, text_version, referral_code, referred_by,
+            signed_at)
+        SELECT $1, $2, last_number, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM counter
+        RETURNING number
+    ), country AS (
+        INSERT INTO country_counts (petition_id, country, total)
+        SELECT $1, $4, 1 FROM signature
+        ON CONFLICT (petition_id, country) DO UPDATE SET total = country_counts.total + 1
+        RETURNING 1
+    ), tally AS (
+        INSERT INTO tallies (petition_id, kind, key, total)
+        SELECT $1, t.kind, t.key, 1
+        FROM country, unnest($12::text[], $13::text[]) WITH ORDINALITY AS t (kind, key, position)
+        ORDER BY t.position
+        ON CONFLICT (petition_id, kind, key) DO UPDATE SET total = tallies.total + 1
+    ), journey AS (
+        INSERT INTO journeys (petition_id, user_id, step, answers, message_id, language,
+            updated_at)
+        SELECT $1, $2, $14, $15, NULL, $5, $11 FROM country
+        ON CONFLICT (petition_id, user_id) DO UPDATE SET
+            step = excluded.step, answers = excluded.answers,
+            language = COALESCE(excluded.language, journeys.language),
+            updated_at = excluded.updated_at
+    )
+    SELECT last_number, total FROM counter
 """
 
 

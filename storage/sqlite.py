@@ -50,6 +50,7 @@ from storage.base import (
     split_sql,
     tally_sources,
 )
+from storage.sqlite_batches import Batches
 
 BUSY_TIMEOUT_MS = 10_000
 MAX_REFERRAL_CODE_ATTEMPTS = 5
@@ -79,6 +80,8 @@ class SQLiteStorage:
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._writes = Batches(lambda: self._db, write=True, gate=self._write_lock)
+        self._reads = Batches(lambda: self._read_db, write=False)
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -100,6 +103,8 @@ class SQLiteStorage:
         return connection
 
     async def close(self) -> None:
+        await self._writes.wait_idle()
+        await self._reads.wait_idle()
         for connection in {id(c): c for c in (self._reader, self._writer) if c}.values():
             await connection.close()
         self._reader = self._writer = None
@@ -149,7 +154,7 @@ class SQLiteStorage:
             LEFT JOIN journeys j ON j.petition_id = :p AND j.user_id = :u
             LEFT JOIN signatures s ON s.petition_id = :p AND s.user_id = :u
         """
-        row = await _first(self._read_db, query, {"p": petition_id, "u": user_id})
+        row = await self._reads.run(_fetch_one, query, {"p": petition_id, "u": user_id})
         assert row is not None
         step, answers, message_id, language, number, signed_at, country, code, blocked = row[:9]
         total, goal, paused = row[9:]
@@ -204,13 +209,8 @@ class SQLiteStorage:
             "now": now.isoformat(),
             "keep_message": 0,
         }
-        if not reached:
-            async with self._write_lock:
-                await self._db.execute(_UPSERT_JOURNEY, values)
-            return
-        async with self._transaction() as db:
-            await db.execute(_UPSERT_JOURNEY, values)
-            await _add_tallies(db, petition_id, [(TALLY_FUNNEL, stage) for stage in reached], 1)
+        funnel = [(TALLY_FUNNEL, stage) for stage in reached]
+        await self._writes.run(_save_journey, values, petition_id, funnel)
 
     async def sign(
         self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
@@ -230,67 +230,7 @@ class SQLiteStorage:
         referral_code: str,
         reached: Sequence[str],
     ) -> SignResult:
-        key = {"p": request.petition_id, "u": request.user_id}
-        async with self._transaction() as db:
-            existing = await _first(
-                db,
-                "SELECT number, signed_at, country, referral_code FROM signatures "
-                "WHERE petition_id = :p AND user_id = :u",
-                key,
-            )
-            if existing is not None:
-                total = await self._total(db, request.petition_id)
-                number, signed_at, country, code = existing
-                signature = Signature(number, datetime.fromisoformat(signed_at), country, code)
-                return SignResult(signature, created=False, total=total)
-            number, total = await _first(
-                db,
-                "INSERT INTO petition_counts (petition_id, total, last_number) VALUES (:p, 1, 1) "
-                "ON CONFLICT (petition_id) DO UPDATE "
-                "SET total = total + 1, last_number = last_number + 1 "
-                "RETURNING last_number, total",
-                key,
-            )  # type: ignore[misc]  # an upsert always returns its row
-            await db.execute(
-                """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
-                       wants_updates, guardian_consent, text_version, referral_code, referred_by,
-                       signed_at)
-                   VALUES (:p, :u, :number, :name, :country, :language, :wants_updates,
-                       :guardian_consent, :text_version, :code, :referred_by, :signed_at)""",
-                {
-                    **key,
-                    "number": number,
-                    "name": request.name,
-                    "country": request.country,
-                    "language": request.language,
-                    "wants_updates": request.wants_updates,
-                    "guardian_consent": request.guardian_consent,
-                    "text_version": request.text_version,
-                    "code": referral_code,
-                    "referred_by": request.referred_by,
-                    "signed_at": request.signed_at.isoformat(),
-                },
-            )
-            await db.execute(
-                "INSERT INTO country_counts (petition_id, country, total) VALUES (:p, :c, 1) "
-                "ON CONFLICT (petition_id, country) DO UPDATE SET total = total + 1",
-                {"p": request.petition_id, "c": request.country},
-            )
-            await _add_tallies(db, request.petition_id, request_tallies(request, reached), 1)
-            await db.execute(
-                _UPSERT_JOURNEY,
-                {
-                    **key,
-                    "step": journey.step.value,
-                    "answers": journey_to_json(journey),
-                    "message_id": None,
-                    "language": request.language,
-                    "now": request.signed_at.isoformat(),
-                    "keep_message": 1,
-                },
-            )
-        signature = Signature(number, request.signed_at, request.country, referral_code)
-        return SignResult(signature, created=True, total=total)
+        return await self._writes.run(_sign, request, journey, referral_code, reached)
 
     @staticmethod
     async def _total(db: aiosqlite.Connection, petition_id: str) -> int:
@@ -300,30 +240,7 @@ class SQLiteStorage:
         return row[0] if row else 0
 
     async def withdraw(self, petition_id: str, user_id: int) -> int | None:
-        key = {"p": petition_id, "u": user_id}
-        async with self._transaction() as db:
-            row = await _first(
-                db,
-                "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u "
-                "RETURNING country, signed_at, language, wants_updates, referred_by",
-                key,
-            )
-            if row is None:
-                return None
-            country, signed_at, language, wants_updates, referred_by = row
-            await db.execute(
-                "UPDATE country_counts SET total = MAX(total - 1, 0) "
-                "WHERE petition_id = :p AND country = :c",
-                {"p": petition_id, "c": country},
-            )
-            await db.execute(
-                "UPDATE petition_counts SET total = MAX(total - 1, 0) WHERE petition_id = :p", key
-            )
-            tallies = signature_tallies(
-                datetime.fromisoformat(signed_at), language, bool(wants_updates), referred_by
-            )
-            await _add_tallies(db, petition_id, tallies, -1)
-            return await self._total(db, petition_id)
+        return await self._writes.run(_withdraw, petition_id, user_id)
 
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
         row = await _first(
@@ -768,14 +685,134 @@ class SQLiteStorage:
             )
 
 
-async def _add_tallies(
-    db: aiosqlite.Connection, petition_id: str, tallies: list[tuple[str, str]], delta: int
+# ---- run in aiosqlite's thread, batched (storage.sqlite_batches) ----------------------------
+
+
+def _fetch_one(connection: sqlite3.Connection, sql: str, parameters: object) -> tuple | None:
+    return connection.execute(sql, parameters).fetchone()  # type: ignore[arg-type]
+
+
+def _add_tallies(
+    connection: sqlite3.Connection,
+    petition_id: str,
+    tallies: list[tuple[str, str]],
+    delta: int,
 ) -> None:
-    await db.executemany(
+    connection.executemany(
         "INSERT INTO tallies (petition_id, kind, key, total) VALUES (?, ?, ?, MAX(?, 0)) "
         "ON CONFLICT (petition_id, kind, key) DO UPDATE SET total = MAX(total + ?, 0)",
         [(petition_id, kind, key, delta, delta) for kind, key in tallies],
     )
+
+
+def _save_journey(
+    connection: sqlite3.Connection,
+    values: dict[str, object],
+    petition_id: str,
+    funnel: list[tuple[str, str]],
+) -> None:
+    connection.execute(_UPSERT_JOURNEY, values)
+    if funnel:
+        _add_tallies(connection, petition_id, funnel, 1)
+
+
+def _current_total(connection: sqlite3.Connection, petition_id: str) -> int:
+    row = connection.execute(
+        "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def _sign(
+    connection: sqlite3.Connection,
+    request: SignatureRequest,
+    journey: Journey,
+    referral_code: str,
+    reached: Sequence[str],
+) -> SignResult:
+    key = {"p": request.petition_id, "u": request.user_id}
+    existing = connection.execute(
+        "SELECT number, signed_at, country, referral_code FROM signatures "
+        "WHERE petition_id = :p AND user_id = :u",
+        key,
+    ).fetchone()
+    if existing is not None:
+        number, signed_at, country, code = existing
+        signature = Signature(number, datetime.fromisoformat(signed_at), country, code)
+        total = _current_total(connection, request.petition_id)
+        return SignResult(signature, created=False, total=total)
+    number, total = connection.execute(
+        "INSERT INTO petition_counts (petition_id, total, last_number) VALUES (:p, 1, 1) "
+        "ON CONFLICT (petition_id) DO UPDATE "
+        "SET total = total + 1, last_number = last_number + 1 "
+        "RETURNING last_number, total",
+        key,
+    ).fetchone()
+    connection.execute(
+        """INSERT INTO signatures (petition_id, user_id, number, name, country, language,
+               wants_updates, guardian_consent, text_version, referral_code, referred_by,
+               signed_at)
+           VALUES (:p, :u, :number, :name, :country, :language, :wants_updates,
+               :guardian_consent, :text_version, :code, :referred_by, :signed_at)""",
+        {
+            **key,
+            "number": number,
+            "name": request.name,
+            "country": request.country,
+            "language": request.language,
+            "wants_updates": request.wants_updates,
+            "guardian_consent": request.guardian_consent,
+            "text_version": request.text_version,
+            "code": referral_code,
+            "referred_by": request.referred_by,
+            "signed_at": request.signed_at.isoformat(),
+        },
+    )
+    connection.execute(
+        "INSERT INTO country_counts (petition_id, country, total) VALUES (:p, :c, 1) "
+        "ON CONFLICT (petition_id, country) DO UPDATE SET total = total + 1",
+        {"p": request.petition_id, "c": request.country},
+    )
+    _add_tallies(connection, request.petition_id, request_tallies(request, reached), 1)
+    connection.execute(
+        _UPSERT_JOURNEY,
+        {
+            **key,
+            "step": journey.step.value,
+            "answers": journey_to_json(journey),
+            "message_id": None,
+            "language": request.language,
+            "now": request.signed_at.isoformat(),
+            "keep_message": 1,
+        },
+    )
+    signature = Signature(number, request.signed_at, request.country, referral_code)
+    return SignResult(signature, created=True, total=total)
+
+
+def _withdraw(connection: sqlite3.Connection, petition_id: str, user_id: int) -> int | None:
+    key = {"p": petition_id, "u": user_id}
+    row = connection.execute(
+        "DELETE FROM signatures WHERE petition_id = :p AND user_id = :u "
+        "RETURNING country, signed_at, language, wants_updates, referred_by",
+        key,
+    ).fetchone()
+    if row is None:
+        return None
+    country, signed_at, language, wants_updates, referred_by = row
+    connection.execute(
+        "UPDATE country_counts SET total = MAX(total - 1, 0) "
+        "WHERE petition_id = :p AND country = :c",
+        {"p": petition_id, "c": country},
+    )
+    connection.execute(
+        "UPDATE petition_counts SET total = MAX(total - 1, 0) WHERE petition_id = :p", key
+    )
+    tallies = signature_tallies(
+        datetime.fromisoformat(signed_at), language, bool(wants_updates), referred_by
+    )
+    _add_tallies(connection, petition_id, tallies, -1)
+    return _current_total(connection, petition_id)
 
 
 _TALLY_SOURCES = tally_sources("substr(signed_at, 1, 10)", "1")

@@ -15,7 +15,7 @@ Translate first, then format: ``t.gettext("{count} have signed").format(count=..
 from __future__ import annotations
 
 import gettext as gettext_module
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, lru_cache
 from io import BytesIO
@@ -116,6 +116,9 @@ class Translator:
     language: str
     locale: Locale
     catalog: gettext_module.NullTranslations
+    # The locale's thousands separator where plain groups of three write its whole numbers
+    # exactly as Babel does (checked once, see `translator`); None: always ask Babel.
+    group_separator: str | None = None
 
     def gettext(self, message: str) -> str:
         return self.catalog.gettext(message)
@@ -130,6 +133,9 @@ class Translator:
         )
 
     def number(self, value: int) -> str:
+        if self.group_separator is not None and value >= 0:
+            # Babel's general path costs ~20 µs, on several numbers of every screen.
+            return self.isolate(f"{value:,}".replace(",", self.group_separator))
         return self.isolate(format_decimal(value, locale=self.locale))
 
     def percent(self, value: float) -> str:
@@ -143,7 +149,16 @@ class Translator:
         return self.locale.character_order == "right-to-left"
 
 
+_SAMPLE_NUMBERS = (0, 7, 999, 1_234, 12_345, 123_456, 1_234_567, 1_000_000_000)
+
+
 @cache
 def translator(language: str) -> Translator:
     locale = Locale.parse(language)
-    return Translator(language=language, locale=locale, catalog=_translations(language))
+    plain = Translator(language=language, locale=locale, catalog=_translations(language))
+    separator = locale.number_symbols.get("latn", {}).get("group")
+    if separator is None:
+        return plain
+    fast = replace(plain, group_separator=separator)
+    agrees = all(fast.number(value) == plain.number(value) for value in _SAMPLE_NUMBERS)
+    return fast if agrees else plain

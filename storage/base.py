@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from importlib import resources
 from typing import Any, Protocol
+
+import orjson
 
 from bot.flow import Journey, Signature, Step
 
@@ -414,18 +415,20 @@ def new_referral_code() -> str:
 
 
 _JOURNEY_FIELDS = {field.name for field in fields(Journey)}
+_ANSWER_FIELDS = tuple(field.name for field in fields(Journey) if field.name != "step")
 
 
 def journey_to_json(journey: Journey) -> str:
-    answers = asdict(journey)
-    answers.pop("step")
-    return json.dumps(answers, separators=(",", ":"), ensure_ascii=False)
+    # Field by field: dataclasses.asdict deep-copies every value, at several times the cost
+    # (this runs on every step of every journey).
+    return orjson.dumps({name: getattr(journey, name) for name in _ANSWER_FIELDS}).decode()
 
 
 def journey_from_row(step: str, answers: str) -> Journey:
     """Decode a stored journey; anything unreadable (old format, manual edits) starts afresh."""
     try:
-        data = {key: value for key, value in json.loads(answers).items() if key in _JOURNEY_FIELDS}
+        stored = orjson.loads(answers)
+        data = {key: value for key, value in stored.items() if key in _JOURNEY_FIELDS}
         data["country_matches"] = tuple(data.get("country_matches") or ())
         if data.get("resume_step") is not None:
             data["resume_step"] = Step(data["resume_step"])

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 
-from bot.i18n import match_language, resolve_language, translator
+from bot.i18n import available_languages, match_language, resolve_language, translator
 from bot.settings import PROJECT_ROOT
 
 
@@ -99,3 +100,10 @@ def test_plurals_and_numbers_in_english() -> None:
     assert t.ngettext("{n} person", "{n} people", 1) == "{n} person"
     assert t.ngettext("{n} person", "{n} people", 2) == "{n} people"
     assert t.number(1234567) == "1,234,567"
+
+
+@pytest.mark.parametrize("language", available_languages())
+def test_whole_numbers_read_as_babel_writes_them(language: str) -> None:
+    t = translator(language)
+    for value in (0, 5, 42, 1_000, 9_999, 10_000, 505_970, 1_000_000, 987_654_321):
+        assert t.number(value) == t.isolate(format_decimal(value, locale=t.locale)), value

@@ -52,7 +52,7 @@ def sizes(quick: bool) -> dict[str, Any]:
         }
     return {
         "supporters": 2_000,
-        "paced_supporters": 1_000,
+        "paced_supporters": 2_000,
         "bare_supporters": 2_000,
         "baseline_supporters": 30,
         "floor_supporters": 1_000,
@@ -194,8 +194,8 @@ def main() -> None:
     parser.add_argument(
         "--arrival-rate",
         type=float,
-        default=20.0,
-        help="journeys/s at which supporters arrive in the latency run",
+        default=100.0,
+        help="journeys/s at which supporters arrive in the latency run (default: the target)",
     )
     parser.add_argument(
         "--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL URL (a schema per run)"

@@ -242,4 +242,5 @@ def summarise(
         "server_cpu_utilisation": round(result["server_cpu"] / seconds, 2),
         "postgres_cpu_utilisation": round(pg_cpu / seconds, 2) if pg_cpu else None,
         "bot_api_calls_per_journey": round(result["bot_api_calls"] / max(completed, 1), 1),
+        "steps_per_journey": round(len(result["step_times"]) / max(supporters, 1), 1),
     }

@@ -169,6 +169,7 @@ def verdicts(benchmarks: dict[str, Any]) -> list[dict[str, str]]:
     journey_rows = _rows(benchmarks, "journeys")
     for row in journey_rows:
         backend = row["backend"]
+        figure = f"{row['step_p99_ms_above_floor']} ms (p50 {row['step_p50_ms_above_floor']})"
         if row.get("arrival_rate") is None:
             add(
                 f"journeys/s ≥ 100 ({backend}, {row['supporters']:,} at once)",
@@ -176,11 +177,17 @@ def verdicts(benchmarks: dict[str, Any]) -> list[dict[str, str]]:
                 row["journeys_per_second"] >= 100,
             )
             load = f"{row['supporters']:,} at once"
+            steps = row.get("steps_per_journey")
+            if steps and row["journeys_per_second"]:
+                # Everyone always waiting: each step queues behind every other supporter's,
+                # so the mean step takes supporters / steps-per-second (Little's law).
+                queued = row["supporters"] / (row["journeys_per_second"] * steps) * 1000
+                figure += f"; queueing alone: ≥ {queued - row['latency_ms']:,.0f} ms on average"
         else:
             load = f"arriving {row['arrival_rate']:g}/s"
         add(
             f"p99 step < 150 ms above the floor ({backend}, {load})",
-            f"{row['step_p99_ms_above_floor']} ms (p50 {row['step_p50_ms_above_floor']})",
+            figure,
             row["step_p99_ms_above_floor"] < 150,
         )
     if not journey_rows:

@@ -226,7 +226,8 @@ class Storage(Protocol):
 
     async def finish_updates(
         self, bot_id: int, update_ids: Sequence[int], *, now: datetime
-    ) -> None: ...
+    ) -> None:
+        """Mark updates done; their payloads (kept only for a replay) are dropped."""
 
     async def forget_updates(self, before: datetime) -> int:
         """Delete claims older than `before` (Telegram never redelivers after a day)."""

@@ -429,7 +429,7 @@ class PostgresStorage:
         self, bot_id: int, update_ids: Sequence[int], *, now: datetime
     ) -> None:
         await self.pool.execute(
-            "UPDATE update_claims SET state = 'done', updated_at = $3 "
+            "UPDATE update_claims SET state = 'done', updated_at = $3, payload = NULL "
             "WHERE bot_id = $1 AND update_id = ANY($2::bigint[])",
             bot_id,
             list(update_ids),

@@ -387,7 +387,7 @@ class SQLiteStorage:
     ) -> None:
         async with self._write_lock:
             await self._db.execute(
-                "UPDATE update_claims SET state = 'done', updated_at = :now "
+                "UPDATE update_claims SET state = 'done', updated_at = :now, payload = NULL "
                 "WHERE bot_id = :b AND update_id IN (SELECT value FROM json_each(:ids))",
                 {"b": bot_id, "ids": json.dumps(list(update_ids)), "now": now.isoformat()},
             )

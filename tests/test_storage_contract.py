@@ -238,6 +238,8 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     ]  # 100 is done; 101 and 102 have no payload (not fetched by polling)
     assert await second.claim_update(1, 103, owner="b", **claim) == Claim.OWNED
     await second.finish_updates(1, [103, 105], now=NOW)  # polling marks them in batches
+    kept = await execute_raw(first, "SELECT payload FROM update_claims WHERE update_id = 103")
+    assert kept == [(None,)]  # a done update's payload is not kept for a day
     assert await first.unfinished_updates(1, NOW - timedelta(minutes=1)) == ["{}"]
     assert await first.unfinished_updates(1, NOW) == []  # only recent ones are replayed
     assert await first.forget_updates(NOW + timedelta(days=1)) == 7

@@ -50,6 +50,8 @@ class BenchBotAPI(FakeBotAPI):
         self.call_count = 0
         self.sends: Counter[int] = Counter()  # successful sendMessage calls per chat
         self.rate_limited = 0  # 429 answers given
+        self._silent_until = 0.0
+        self.silence_asked = 0.0  # seconds covered by the 429s' retry_after, overlaps once
         self.app.router.add_post("/bench/journeys", self._bench_journeys)
         self.app.router.add_post("/bench/fail", self._bench_fail)
         self.app.router.add_post("/bench/chats", self._bench_chats)
@@ -62,6 +64,12 @@ class BenchBotAPI(FakeBotAPI):
         self.call_count += 1
         if call.response.get("error_code") == 429:
             self.rate_limited += 1
+            retry_after = (call.response.get("parameters") or {}).get("retry_after", 0)
+            now = time.monotonic()
+            end = now + retry_after
+            if end > self._silent_until:
+                self.silence_asked += end - max(now, self._silent_until)
+                self._silent_until = end
         touched: int | None = None
         if call.method in _VISIBLE_REPLY_METHODS and call.ok and isinstance(call.result, dict):
             touched = call.result.get("chat", {}).get("id")
@@ -183,6 +191,7 @@ class BenchBotAPI(FakeBotAPI):
                 "received_never": counts.get(0, 0),
                 "received_more_than_once": sum(n for k, n in counts.items() if k > 1),
                 "rate_limited_answers": self.rate_limited,
+                "silence_asked_seconds": round(self.silence_asked, 3),
             }
         )
 

@@ -84,8 +84,8 @@ class Inbox:
             return
         try:
             await self.storage.finish_updates(self.bot_id, update_ids, now=self.clock())
-        except Exception:  # the database is away: keep them for the next batch
-            log.warning("could not mark %d updates done; will retry", len(update_ids))
+        except Exception as error:  # the database is away: keep them for the next batch
+            log.warning("could not mark %d updates done (%r); will retry", len(update_ids), error)
             self._done[:0] = update_ids
 
     async def close(self) -> None:

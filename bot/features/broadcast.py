@@ -28,7 +28,7 @@ import logging
 import math
 import time
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -71,6 +71,11 @@ STARTING_POLL_SECONDS = 0.2  # how often it looks whether the application has st
 PROGRESS_SECONDS = 5.0  # the admin's progress message is edited at most this often
 BATCH_SECONDS = 2.0  # a batch holds about this much sending: /broadcast_stop acts within it
 MIN_BATCH = 10
+# Sends in flight at once: the pace spaces their starts, so a call's latency (up to this many
+# seconds) does not eat into the rate.
+LATENCY_ALLOWANCE_SECONDS = 0.5
+MAX_IN_FLIGHT = 32
+STOP_GRACE_SECONDS = 5.0
 EXCERPT_LENGTH = 60
 
 
@@ -407,11 +412,17 @@ class BroadcastSender:
         self.poll_interval = poll_interval
         self.progress_interval = progress_interval
         self.batch_size = batch_size or max(MIN_BATCH, math.ceil(rate * BATCH_SECONDS))
+        self.in_flight = min(MAX_IN_FLIGHT, max(1, math.ceil(rate * LATENCY_ALLOWANCE_SECONDS)))
         self.owner = owner or new_owner()
         # Sending needs the application running: before start() and from stop() on, its
         # HTTP session may be closed, and a failed call would be recorded as "unknown".
         self.is_running = is_running
         self._next_slot = 0.0
+        self._silent_until = 0.0
+        self._stopping = False
+        self._attempts_in_flight = 0
+        self._no_attempt_in_flight = asyncio.Event()
+        self._no_attempt_in_flight.set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._current: int | None = None
@@ -428,6 +439,12 @@ class BroadcastSender:
         current = self._current
         task, self._task = self._task, None
         if task is not None:
+            # No new sends; those in flight finish and record their outcome, so a stop
+            # leaves no recipient "unknown" unless a call hangs past the grace period.
+            self._stopping = True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(STOP_GRACE_SECONDS):
+                    await self._no_attempt_in_flight.wait()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         if current is not None:
@@ -513,11 +530,9 @@ class BroadcastSender:
                     pending = await self.storage.left_over_recipients(broadcast_id)
                 if not pending:
                     break
-            for user_id in pending:
-                outcome = await self._deliver(run, user_id)
-                if outcome is not None:
-                    return outcome
-                await self._maybe_show_progress(run)
+            outcome = await self._deliver_all(run, pending)
+            if outcome is not None:
+                return outcome
             pending = []
         if await self.storage.set_broadcast_state(
             broadcast_id, BroadcastState.DONE, expected=BroadcastState.SENDING
@@ -543,9 +558,26 @@ class BroadcastSender:
         log.warning("broadcast %d: lease lost to another instance", run.broadcast.id)
         return Outcome.LOST
 
+    async def _deliver_all(self, run: _Run, user_ids: list[int]) -> Outcome | None:
+        """Deliver to these recipients, up to `in_flight` at once; None: carry on."""
+        waiting = deque(user_ids)
+        stopped: list[Outcome] = []
+
+        async def deliver_in_turn() -> None:
+            while waiting and not stopped:
+                outcome = await self._deliver(run, waiting.popleft())
+                if outcome is not None:
+                    stopped.append(outcome)  # the others finish their send, then stop too
+                    return
+                await self._maybe_show_progress(run)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(self.in_flight, len(waiting))):
+                group.create_task(deliver_in_turn())
+        return stopped[0] if stopped else None
+
     async def _deliver(self, run: _Run, user_id: int) -> Outcome | None:
-        """One recipient: SENDING before the call, its outcome after. None: carry on."""
-        broadcast_id = run.broadcast.id
+        """One recipient, until Telegram takes or refuses the message. None: carry on."""
         while True:
             # Between batch renewals too: a slow batch (429 pauses) must not lose the lease.
             if time.monotonic() - run.renewed > self.lease.total_seconds() / 3:
@@ -553,54 +585,71 @@ class BroadcastSender:
                 if outcome is not None:
                     return outcome
             await self._pace()
-            if not self.is_running():
+            if self._stopping or not self.is_running():
                 return Outcome.SHUTTING_DOWN  # still queued: the next sender sends it
-            await self.storage.set_delivery(
-                broadcast_id, user_id, Delivery.SENDING, now=self.clock()
-            )
+            self._attempts_in_flight += 1
+            self._no_attempt_in_flight.clear()
             try:
-                await send_broadcast_text(self.bot, user_id, run.broadcast.text)
-            except RetryAfter as error:
-                # Not delivered: queued again, so a successor may send it if we die waiting.
-                await self.storage.set_delivery(
-                    broadcast_id, user_id, Delivery.QUEUED, now=self.clock()
-                )
-                seconds = retry_seconds(error)
-                log.info("broadcast %d: flood control, waiting %.1f s", broadcast_id, seconds)
-                await asyncio.sleep(seconds)
-                continue
-            except Forbidden:
-                await self.storage.set_blocked(self.petition_id, user_id, self.clock())
-                state = Delivery.BLOCKED
-            except BadRequest as error:  # chat not found, deactivated...: not delivered
-                log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
-                state = Delivery.FAILED
-            except NetworkError as error:
-                # It may have reached Telegram: unknown, and never sent again.
-                log.warning("broadcast to %s: outcome unknown (%s)", pseudonym(user_id), error)
-                run.counts[Delivery.SENDING] += 1
+                state = await self._attempt(run, user_id)
+            finally:
+                self._attempts_in_flight -= 1
+                if not self._attempts_in_flight:
+                    self._no_attempt_in_flight.set()
+            if state is not None:
+                run.counts[state] += 1
                 return None
-            except TelegramError as error:
-                log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
-                state = Delivery.FAILED
-            else:
-                state = Delivery.SENT
-            await self.storage.set_delivery(broadcast_id, user_id, state, now=self.clock())
-            run.counts[state] += 1
+
+    async def _attempt(self, run: _Run, user_id: int) -> Delivery | None:
+        """SENDING before the call, its outcome after; None: a 429, to be tried again."""
+        broadcast_id = run.broadcast.id
+        await self.storage.set_delivery(broadcast_id, user_id, Delivery.SENDING, now=self.clock())
+        try:
+            await send_broadcast_text(self.bot, user_id, run.broadcast.text)
+        except RetryAfter as error:
+            # Not delivered: queued again, so a successor may send it if we die waiting.
+            await self.storage.set_delivery(
+                broadcast_id, user_id, Delivery.QUEUED, now=self.clock()
+            )
+            seconds = retry_seconds(error)
+            log.info("broadcast %d: flood control, waiting %.1f s", broadcast_id, seconds)
+            # Telegram asks the bot to be silent: every send in flight waits it out.
+            self._silent_until = max(self._silent_until, time.monotonic() + seconds)
             return None
+        except Forbidden:
+            await self.storage.set_blocked(self.petition_id, user_id, self.clock())
+            state = Delivery.BLOCKED
+        except BadRequest as error:  # chat not found, deactivated...: not delivered
+            log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
+            state = Delivery.FAILED
+        except NetworkError as error:
+            # It may have reached Telegram: unknown, and never sent again.
+            log.warning("broadcast to %s: outcome unknown (%s)", pseudonym(user_id), error)
+            return Delivery.SENDING
+        except TelegramError as error:
+            log.info("broadcast to %s refused: %s", pseudonym(user_id), error.message)
+            state = Delivery.FAILED
+        else:
+            state = Delivery.SENT
+        await self.storage.set_delivery(broadcast_id, user_id, state, now=self.clock())
+        return state
 
     async def _pace(self) -> None:
         """Wait for the next slot of the schedule: at most `rate` sends a second.
 
-        Slots are kept on the monotonic clock, so the time spent on the database and on the
-        call itself counts toward the interval; after a pause (a 429, a slow call) sending
-        resumes at the rate, never in a burst to catch up.
+        Each send reserves its slot before it waits, so sends in flight together never share
+        one. Slots are kept on the monotonic clock, so the time spent on the database and on
+        the call itself counts toward the interval; after a pause (a 429, a slow call) sending
+        resumes at the rate, never in a burst to catch up. A slot reserved before a 429 came
+        in is given up for a new one after the silence Telegram asked for.
         """
-        now = time.monotonic()
-        if now < self._next_slot:
-            await asyncio.sleep(self._next_slot - now)
-            now = self._next_slot
-        self._next_slot = now + self.interval
+        while True:
+            now = time.monotonic()
+            slot = max(now, self._next_slot, self._silent_until)
+            self._next_slot = slot + self.interval
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            if time.monotonic() >= self._silent_until:
+                return
 
     async def _maybe_show_progress(self, run: _Run) -> None:
         if time.monotonic() - run.progress_shown >= self.progress_interval:

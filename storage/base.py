@@ -204,13 +204,11 @@ class Storage(Protocol):
         owner: str,
         now: datetime,
         lease_until: datetime,
-        take_over: bool = False,
     ) -> Claim:
-        """Claim an update for processing, so it is processed once across instances.
+        """Claim an update for processing, so it is processed once across instances (webhook).
 
-        OWNED when it is new (or only received), or another owner's lease ran out (or
-        `take_over`: a single polling consumer inherits its crashed predecessor's work). A
-        second copy while this owner still works on it is BUSY.
+        OWNED when it is new (or only received), or another owner's lease ran out. A second
+        copy while this owner still works on it is BUSY.
         """
 
     async def receive_updates(

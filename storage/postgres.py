@@ -369,7 +369,6 @@ class PostgresStorage:
         owner: str,
         now: datetime,
         lease_until: datetime,
-        take_over: bool = False,
     ) -> Claim:
         claimed = await self.pool.fetchval(
             """INSERT INTO update_claims (bot_id, update_id, owner, state, lease_until, updated_at)
@@ -380,14 +379,13 @@ class PostgresStorage:
                WHERE update_claims.state = 'received'
                    OR (update_claims.state = 'processing'
                        AND update_claims.owner <> excluded.owner
-                       AND (update_claims.lease_until < $5 OR $6::boolean))
+                       AND update_claims.lease_until < $5)
                RETURNING state""",
             bot_id,
             update_id,
             owner,
             lease_until,
             now,
-            take_over,
         )
         if claimed is not None:
             return Claim.OWNED

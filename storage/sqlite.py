@@ -323,7 +323,6 @@ class SQLiteStorage:
         owner: str,
         now: datetime,
         lease_until: datetime,
-        take_over: bool = False,
     ) -> Claim:
         key = {"b": bot_id, "u": update_id}
         async with self._write_lock:
@@ -335,7 +334,6 @@ class SQLiteStorage:
                     "owner": owner,
                     "lease": lease_until.isoformat(),
                     "now": now.isoformat(),
-                    "take_over": take_over,
                 },
             )
             if claimed is not None:
@@ -864,7 +862,7 @@ _CLAIM_UPDATE = """
         updated_at = excluded.updated_at
     WHERE update_claims.state = 'received'
         OR (update_claims.state = 'processing' AND update_claims.owner <> excluded.owner
-            AND (update_claims.lease_until < :now OR :take_over))
+            AND update_claims.lease_until < :now)
     RETURNING state
 """
 

@@ -219,13 +219,12 @@ async def test_each_update_is_claimed_once_across_instances(make_storage: Storag
     assert await second.claim_update(2, 100, owner="b", **claim) == Claim.OWNED  # another bot
     await first.finish_updates(1, [100], now=NOW)
     assert await second.claim_update(1, 100, owner="b", **claim) == Claim.DONE
-    assert await second.claim_update(1, 100, owner="b", take_over=True, **claim) == Claim.DONE
     # An owner that died mid-update: its lease runs out, and another instance takes over.
     assert await first.claim_update(1, 101, owner="a", **claim) == Claim.OWNED
     later = {"now": lease + timedelta(seconds=1), "lease_until": lease + timedelta(seconds=31)}
     assert await second.claim_update(1, 101, owner="b", **later) == Claim.OWNED
     assert await first.claim_update(1, 102, owner="a", **claim) == Claim.OWNED
-    assert await second.claim_update(1, 102, owner="b", take_over=True, **claim) == Claim.OWNED
+    assert await second.claim_update(1, 102, owner="b", **claim) == Claim.BUSY  # lease runs
     fetched = [(104, "{}"), (103, '{"update_id": 103}')]
     assert await first.receive_updates(1, fetched, now=NOW) == [103, 104]
     # A re-fetch changes nothing, and only what is new is new.

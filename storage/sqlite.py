@@ -1,8 +1,11 @@
 """Embedded storage on SQLite (aiosqlite, WAL): one connection writes, another reads.
 
-SQLite allows one writer at a time; funnelling every write through one connection and an
-asyncio lock keeps transactions from interleaving inside this process, and `BEGIN IMMEDIATE`
-with a busy timeout serializes writers from other processes sharing the file.
+SQLite allows one writer at a time; funnelling every write through one connection keeps
+transactions from interleaving inside this process, and `BEGIN IMMEDIATE` with a busy timeout
+serializes writers from other processes sharing the file. The journey's hot path (load, save,
+sign, withdraw) runs as whole functions in batches (storage.sqlite_batches: one trip to the
+database thread for many steps); the rest takes an asyncio lock for its transaction of several
+trips, and the batches wait for it.
 """
 
 from __future__ import annotations

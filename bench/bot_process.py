@@ -19,37 +19,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from telegram import Update
-from telegram.ext import Application
-
 from bench.inprocess import bench_settings
-from bot.app import build_application, use_fast_event_loop
+from bot.app import build_application, start_application, stop_application, use_fast_event_loop
 from bot.petition import load_petition
 from bot.settings import DEFAULT_PETITION_FILE
 from storage import open_storage
-
-
-async def _start(application: Application, polling_timeout: int) -> None:
-    """What `Application.run_polling` does, minus owning the loop and the signals."""
-    await application.initialize()
-    if application.post_init:
-        await application.post_init(application)
-    assert application.updater is not None
-    await application.updater.start_polling(
-        timeout=polling_timeout, allowed_updates=Update.ALL_TYPES
-    )
-    await application.start()
-
-
-async def _stop(application: Application) -> None:
-    assert application.updater is not None
-    if application.updater.running:
-        await application.updater.stop()
-    if application.running:
-        await application.stop()
-    await application.shutdown()
-    if application.post_shutdown:
-        await application.post_shutdown(application)
 
 
 async def serve(arguments: argparse.Namespace) -> None:
@@ -75,7 +49,7 @@ async def serve(arguments: argparse.Namespace) -> None:
             petition = load_petition(DEFAULT_PETITION_FILE)
             storage = open_storage(settings.database_url)
             application = build_application(settings, storage, petition)
-        await _start(application, polling_timeout=5)
+        await start_application(application, polling_timeout=5)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -88,7 +62,7 @@ async def serve(arguments: argparse.Namespace) -> None:
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(arguments.profile)
-        await _stop(application)
+        await stop_application(application)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from telegram import Update
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bench.transport import TOKEN, InstantTransport, message_update, press_update
-from bot.app import build_application
+from bot.app import build_application, start_application, stop_application
 from bot.features.once import INBOX_KEY
 from bot.inbox import Inbox
 from bot.petition import Petition
@@ -72,20 +72,14 @@ class InProcessBot:
         application.bot._request = (self.transport, self.transport)  # type: ignore[attr-defined]
         count_processed(application)
         self.application = application
-        await application.initialize()
-        if application.post_init:
-            await application.post_init(application)
-        await application.start()
+        await start_application(application, polling_timeout=None)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         application = self.application
         if application is None:
             return
-        await application.stop()
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        await stop_application(application)
         self.application = None
 
     def new_update_id(self) -> int:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 
-from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions
+from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
@@ -107,6 +107,32 @@ class PetitionApplication(Application):  # type: ignore[type-arg]
     def _mark_for_persistence_update(self, *, update: object = None, job: object = None) -> None:
         if self.persistence is not None:
             super()._mark_for_persistence_update(update=update, job=job)  # type: ignore[arg-type]
+
+
+async def start_application(application: Application, *, polling_timeout: int | None) -> None:
+    """What PTB's run_polling/run_webhook do on the way up, minus owning the event loop and
+    the signals: initialize, post_init, long polling (unless `polling_timeout` is None),
+    start. For the webhook server, the tests and the benchmarks."""
+    await application.initialize()
+    if application.post_init:
+        await application.post_init(application)
+    if polling_timeout is not None:
+        assert application.updater is not None
+        await application.updater.start_polling(
+            timeout=polling_timeout, allowed_updates=Update.ALL_TYPES
+        )
+    await application.start()
+
+
+async def stop_application(application: Application) -> None:
+    """The way down, in PTB's order: polling, processing, shutdown, post_shutdown."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
 
 
 def use_fast_event_loop() -> None:

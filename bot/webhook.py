@@ -20,7 +20,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import SERVICE_KEY, STORAGE_KEY
+from bot.app import SERVICE_KEY, STORAGE_KEY, start_application, stop_application
 from bot.features import once
 from bot.settings import Settings
 
@@ -82,10 +82,7 @@ class WebhookServer:
 
     async def start(self) -> None:
         application = self.application
-        await application.initialize()
-        if application.post_init:
-            await application.post_init(application)
-        await application.start()
+        await start_application(application, polling_timeout=None)
         self._runner = web.AppRunner(self.web_app, shutdown_timeout=30)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.webhook_listen, self.settings.webhook_port)
@@ -107,12 +104,7 @@ class WebhookServer:
         if self._runner is not None:
             await self._runner.cleanup()  # lets in-flight updates finish first
             self._runner = None
-        application = self.application
-        if application.running:
-            await application.stop()
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        await stop_application(self.application)
 
 
 async def serve_webhook(application: Application, settings: Settings) -> None:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from telegram import Update
 from telegram.ext import Application
 
-from bot.app import STORAGE_KEY, build_application
+from bot.app import STORAGE_KEY, build_application, start_application, stop_application
 from bot.petition import Petition
 from bot.settings import Settings
 from bot.webhook import WebhookServer
@@ -52,28 +51,14 @@ class BotInstance:
         storage = open_storage(self.settings.database_url)
         application = build_application(self.settings, storage, self.petition)
         self.application = application
-        await application.initialize()
-        if application.post_init:
-            await application.post_init(application)
-        assert application.updater is not None
-        await application.updater.start_polling(
-            timeout=self.settings.polling_timeout, allowed_updates=Update.ALL_TYPES
-        )
-        await application.start()
+        await start_application(application, polling_timeout=self.settings.polling_timeout)
         return self
 
     async def stop(self) -> None:
         application = self.application
         if application is None:
             return
-        assert application.updater is not None
-        if application.updater.running:
-            await application.updater.stop()
-        if application.running:
-            await application.stop()
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        await stop_application(application)
         self.application = None
 
     async def __aenter__(self) -> BotInstance:

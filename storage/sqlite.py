@@ -235,13 +235,6 @@ class SQLiteStorage:
     ) -> SignResult:
         return await self._writes.run(_sign, request, journey, referral_code, reached)
 
-    @staticmethod
-    async def _total(db: aiosqlite.Connection, petition_id: str) -> int:
-        row = await _first(
-            db, "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
-        )
-        return row[0] if row else 0
-
     async def withdraw(self, petition_id: str, user_id: int) -> int | None:
         return await self._writes.run(_withdraw, petition_id, user_id)
 
@@ -449,7 +442,7 @@ class SQLiteStorage:
             ]
 
     async def total(self, petition_id: str) -> int:
-        return await self._total(self._read_db, petition_id)
+        return await self._reads.run(_current_total, petition_id)
 
     async def country_counts(self, petition_id: str) -> dict[str, int]:
         return {
@@ -463,34 +456,7 @@ class SQLiteStorage:
         }
 
     async def recount(self, petition_id: str) -> int:
-        async with self._transaction() as db:
-            await db.execute("DELETE FROM country_counts WHERE petition_id = ?", (petition_id,))
-            await db.execute(
-                "INSERT INTO country_counts (petition_id, country, total) "
-                "SELECT petition_id, country, COUNT(*) FROM signatures WHERE petition_id = ? "
-                "GROUP BY petition_id, country",
-                (petition_id,),
-            )
-            await db.execute(
-                "INSERT INTO petition_counts (petition_id, total, last_number) "
-                "SELECT ?1, COUNT(*), COALESCE(MAX(number), 0) FROM signatures "
-                "WHERE petition_id = ?1 "
-                "ON CONFLICT (petition_id) DO UPDATE SET total = excluded.total, "
-                "last_number = MAX(last_number, excluded.last_number)",
-                (petition_id,),
-            )
-            await db.execute(
-                f"DELETE FROM tallies WHERE petition_id = ? AND kind IN {SIGNATURE_TALLIES}",
-                (petition_id,),
-            )
-            for kind, key_sql, where in _TALLY_SOURCES:
-                await db.execute(
-                    f"INSERT INTO tallies (petition_id, kind, key, total) "
-                    f"SELECT petition_id, '{kind}', {key_sql}, COUNT(*) FROM signatures "
-                    f"WHERE petition_id = ? AND {where} GROUP BY 1, 2, 3",
-                    (petition_id,),
-                )
-            return await self._total(db, petition_id)
+        return await self._writes.run(_recount, petition_id)
 
     # ---- the admin console ------------------------------------------------------------
 
@@ -722,6 +688,37 @@ def _current_total(connection: sqlite3.Connection, petition_id: str) -> int:
         "SELECT total FROM petition_counts WHERE petition_id = ?", (petition_id,)
     ).fetchone()
     return row[0] if row else 0
+
+
+def _recount(connection: sqlite3.Connection, petition_id: str) -> int:
+    """Counters rebuilt from the signatures themselves (repairs a manual edit)."""
+    connection.execute("DELETE FROM country_counts WHERE petition_id = ?", (petition_id,))
+    connection.execute(
+        "INSERT INTO country_counts (petition_id, country, total) "
+        "SELECT petition_id, country, COUNT(*) FROM signatures WHERE petition_id = ? "
+        "GROUP BY petition_id, country",
+        (petition_id,),
+    )
+    connection.execute(
+        "INSERT INTO petition_counts (petition_id, total, last_number) "
+        "SELECT ?1, COUNT(*), COALESCE(MAX(number), 0) FROM signatures "
+        "WHERE petition_id = ?1 "
+        "ON CONFLICT (petition_id) DO UPDATE SET total = excluded.total, "
+        "last_number = MAX(last_number, excluded.last_number)",
+        (petition_id,),
+    )
+    connection.execute(
+        f"DELETE FROM tallies WHERE petition_id = ? AND kind IN {SIGNATURE_TALLIES}",
+        (petition_id,),
+    )
+    for kind, key_sql, where in _TALLY_SOURCES:
+        connection.execute(
+            f"INSERT INTO tallies (petition_id, kind, key, total) "
+            f"SELECT petition_id, '{kind}', {key_sql}, COUNT(*) FROM signatures "
+            f"WHERE petition_id = ? AND {where} GROUP BY 1, 2, 3",
+            (petition_id,),
+        )
+    return _current_total(connection, petition_id)
 
 
 def _sign(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pstats
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,26 @@ def _fig(value: Any, unit: str = "") -> str:
     return "-" if value in (None, "") else f"{_cell(value)}{unit}"
 
 
+_BACKEND_TITLES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+_Cell = Callable[[dict[str, Any]], str]
+
+
+def _headline(
+    label: str, by_backend: dict[str, dict[str, Any]], cell: _Cell, target: str = ""
+) -> dict[str, str]:
+    """A row of the README's headline table: one figure per backend."""
+    cells = {title: cell(by_backend[backend]) for backend, title in _BACKEND_TITLES.items()}
+    return {"": label, **cells, "target": target}
+
+
+def _value(field: str, unit: str = "") -> _Cell:
+    return lambda row: _fig(row.get(field), unit)
+
+
+def _quantiles(p50: str, p99: str) -> _Cell:
+    return lambda row: f"{_fig(row.get(p50))} / {_fig(row.get(p99), ' ms')}"
+
+
 def _calls_cap(row: dict[str, Any], calls_per_second: float = 30.0) -> str:
     """Journeys/s that the default outgoing rate limit allows."""
     calls = row.get("bot_api_calls_per_journey")
@@ -310,13 +331,13 @@ def readme_section(document: dict[str, Any], rows: list[dict[str, str]]) -> str:
     journey_rows = _rows(benchmarks, "journeys")
     flood = {
         backend: _by(journey_rows, backend=backend, arrival_rate=None)
-        for backend in ("sqlite", "postgresql")
+        for backend in _BACKEND_TITLES
     }
     paced = {
         backend: next(
             (r for r in journey_rows if r["backend"] == backend and r.get("arrival_rate")), {}
         )
-        for backend in ("sqlite", "postgresql")
+        for backend in _BACKEND_TITLES
     }
     baseline = (_rows(benchmarks, "baseline") or [{}])[0]
     floor = benchmarks.get("floor") or {}
@@ -325,67 +346,44 @@ def readme_section(document: dict[str, Any], rows: list[dict[str, str]]) -> str:
     largest = max((row["signatures"] for row in storage_rows), default=0)
     big = {
         backend: _by(storage_rows, backend=backend, signatures=largest)
-        for backend in ("sqlite", "postgresql")
+        for backend in _BACKEND_TITLES
     }
     memory = benchmarks.get("memory") or {}
     readings = memory.get("readings") or []
     broadcast = _rows(benchmarks, "broadcast")
     rate = paced["sqlite"].get("arrival_rate")
     headline = [
-        {
-            "": f"complete journeys/s, {flood['sqlite'].get('supporters', 0):,} supporters at once",
-            "SQLite": _fig(flood["sqlite"].get("journeys_per_second")),
-            "PostgreSQL": _fig(flood["postgresql"].get("journeys_per_second")),
-            "target": "≥ 100",
-        },
-        {
-            "": "bot CPU per journey (7 updates)",
-            "SQLite": _fig(flood["sqlite"].get("bot_cpu_ms_per_journey"), " ms"),
-            "PostgreSQL": _fig(flood["postgresql"].get("bot_cpu_ms_per_journey"), " ms"),
-            "target": "",
-        },
-        {
-            "": f"step time above the 50 ms floor, p50 / p99, supporters arriving {rate:g}/s"
+        _headline(
+            f"complete journeys/s, {flood['sqlite'].get('supporters', 0):,} supporters at once",
+            flood,
+            _value("journeys_per_second"),
+            "≥ 100",
+        ),
+        _headline(
+            "bot CPU per journey (7 updates)", flood, _value("bot_cpu_ms_per_journey", " ms")
+        ),
+        _headline(
+            f"step time above the 50 ms floor, p50 / p99, supporters arriving {rate:g}/s"
             if rate
             else "step time above the floor (paced)",
-            "SQLite": f"{_fig(paced['sqlite'].get('step_p50_ms_above_floor'))} / "
-            f"{_fig(paced['sqlite'].get('step_p99_ms_above_floor'), ' ms')}",
-            "PostgreSQL": f"{_fig(paced['postgresql'].get('step_p50_ms_above_floor'))} / "
-            f"{_fig(paced['postgresql'].get('step_p99_ms_above_floor'), ' ms')}",
-            "target": "p99 < 150 ms",
-        },
-        {
-            "": "bot peak RSS",
-            "SQLite": _fig(flood["sqlite"].get("bot_peak_rss_mb"), " MB"),
-            "PostgreSQL": _fig(flood["postgresql"].get("bot_peak_rss_mb"), " MB"),
-            "target": "",
-        },
-        {
-            "": f"count read at {largest:,} signatures, p50 / p99",
-            "SQLite": f"{_fig(big['sqlite'].get('count_read_p50_ms'))} / "
-            f"{_fig(big['sqlite'].get('count_read_p99_ms'), ' ms')}",
-            "PostgreSQL": f"{_fig(big['postgresql'].get('count_read_p50_ms'))} / "
-            f"{_fig(big['postgresql'].get('count_read_p99_ms'), ' ms')}",
-            "target": "< 1 ms, flat",
-        },
-        {
-            "": f"the naive `COUNT(*)` at {largest:,}",
-            "SQLite": _fig(big["sqlite"].get("naive_count_ms"), " ms"),
-            "PostgreSQL": _fig(big["postgresql"].get("naive_count_ms"), " ms"),
-            "target": "",
-        },
-        {
-            "": "signatures/s through `sign()` (32 at a time)",
-            "SQLite": _fig(big["sqlite"].get("sign_per_second")),
-            "PostgreSQL": _fig(big["postgresql"].get("sign_per_second")),
-            "target": "",
-        },
-        {
-            "": "database size per million signatures (with journeys)",
-            "SQLite": _fig(big["sqlite"].get("mb_per_million"), " MB"),
-            "PostgreSQL": _fig(big["postgresql"].get("mb_per_million"), " MB"),
-            "target": "",
-        },
+            paced,
+            _quantiles("step_p50_ms_above_floor", "step_p99_ms_above_floor"),
+            "p99 < 150 ms",
+        ),
+        _headline("bot peak RSS", flood, _value("bot_peak_rss_mb", " MB")),
+        _headline(
+            f"count read at {largest:,} signatures, p50 / p99",
+            big,
+            _quantiles("count_read_p50_ms", "count_read_p99_ms"),
+            "< 1 ms, flat",
+        ),
+        _headline(f"the naive `COUNT(*)` at {largest:,}", big, _value("naive_count_ms", " ms")),
+        _headline("signatures/s through `sign()` (32 at a time)", big, _value("sign_per_second")),
+        _headline(
+            "database size per million signatures (with journeys)",
+            big,
+            _value("mb_per_million", " MB"),
+        ),
     ]
     others = []
     if baseline:

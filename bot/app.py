@@ -11,6 +11,7 @@ from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Up
 from telegram.constants import ParseMode
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
 
+from bot.clock import Clock, utc_now
 from bot.features import (
     admin,
     broadcast,
@@ -150,14 +151,17 @@ def bot_id_of(token: str) -> int:
     return int(token.split(":", 1)[0])
 
 
-def build_application(settings: Settings, storage: Storage, petition: Petition) -> Application:
+def build_application(
+    settings: Settings, storage: Storage, petition: Petition, *, clock: Clock = utc_now
+) -> Application:
+    """The bot, wired. `clock` is the one source of "now" for every rule (tests fix the day)."""
     # Opt in to PTB 22's timedelta durations: otherwise every 429 (RetryAfter) emits a
     # deprecation warning while the rate limiter reads its retry_after.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
     api = settings.telegram_api_url
     token = settings.token_or_raise()
     polling = settings.webhook_url is None
-    service = JourneyService(storage, petition, retention_days=settings.retention_days)
+    service = JourneyService(storage, petition, retention_days=settings.retention_days, clock=clock)
     # getUpdates adds its long-polling timeout to this read timeout itself.
     inbox = Inbox(storage, bot_id_of(token), service.clock) if polling else None
     updates_request = (

@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from aiohttp import web
 
+from bot.clock import Clock, utc_now
 from bot.petition import Petition
 from storage.base import Overview
 
@@ -51,10 +52,6 @@ class CountSource(Protocol):
     """The one read the endpoint needs; every `storage.base.Storage` provides it."""
 
     async def overview(self, petition_id: str) -> Overview: ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +185,7 @@ class PublicCounts:
         petition: Petition,
         *,
         refresh_seconds: float = 5.0,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         if refresh_seconds <= 0:
             raise ValueError("refresh_seconds must be positive")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from bot.clock import Clock, utc_now
 from bot.flow import Command, Event, Pressed, Typed
 from bot.petition import Petition
 from bot.screens import Screen, plain_text
@@ -62,12 +63,13 @@ async def run_sandbox(
     *,
     read_line: Callable[[], str] | None = None,
     out: TextIO = sys.stdout,
+    clock: Clock = utc_now,
 ) -> None:
     read = read_line or sys.stdin.readline
     color = out.isatty() and "NO_COLOR" not in os.environ
     language = (os.environ.get("LANG") or "en").split(".")[0]
     supporter = Supporter(SANDBOX_USER_ID, os.environ.get("USER", "").title(), language)
-    service = JourneyService(storage, petition, bot_username=SANDBOX_BOT_USERNAME)
+    service = JourneyService(storage, petition, bot_username=SANDBOX_BOT_USERNAME, clock=clock)
     await storage.open()
     try:
         out.write(

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot import flow
+from bot.clock import Clock, utc_now
 from bot.flow import Event, Facts, Info, Journey, Step
 from bot.i18n import available_languages, resolve_language, translator
 from bot.petition import Petition, milestones_reached
 from bot.screens import Screen, View, render, render_info
 from storage.base import SignatureRequest, Storage, UserRecord
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +33,7 @@ class JourneyService:
         petition: Petition,
         *,
         bot_username: str = "",
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
         retention_days: int | None = None,
         on_milestone: Callable[[int, int], Awaitable[None]] | None = None,
     ) -> None:

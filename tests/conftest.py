@@ -7,7 +7,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,8 @@ from storage import open_storage
 from storage.base import SignatureRequest, Storage
 from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
+from tests.clock import NOW
 from tests.fakes import FakeBotAPI
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def pytest_asyncio_loop_factories(

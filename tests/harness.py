@@ -11,11 +11,13 @@ from typing import Any
 from telegram.ext import Application
 
 from bot.app import STORAGE_KEY, build_application, start_application, stop_application
+from bot.clock import Clock
 from bot.petition import Petition
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from storage import open_storage
 from storage.base import Storage
+from tests.clock import NOW, running_from
 from tests.fakes import FakeBotAPI
 
 
@@ -33,13 +35,21 @@ def settings_for(server: FakeBotAPI, database_url: str, **overrides: Any) -> Set
 
 
 class BotInstance:
-    """One running bot process, as far as the bot can tell."""
+    """One running bot process, as far as the bot can tell. Its clock starts at the tests' fixed
+    day (tests.clock.NOW) unless a test gives it another."""
 
     def __init__(
-        self, server: FakeBotAPI, database_url: str, petition: Petition, **settings: Any
+        self,
+        server: FakeBotAPI,
+        database_url: str,
+        petition: Petition,
+        *,
+        clock: Clock | None = None,
+        **settings: Any,
     ) -> None:
         self.settings = settings_for(server, database_url, **settings)
         self.petition = petition
+        self.clock = clock or running_from(NOW)
         self.application: Application | None = None
 
     @property
@@ -49,7 +59,7 @@ class BotInstance:
 
     async def start(self) -> BotInstance:
         storage = open_storage(self.settings.database_url)
-        application = build_application(self.settings, storage, self.petition)
+        application = build_application(self.settings, storage, self.petition, clock=self.clock)
         self.application = application
         await start_application(application, polling_timeout=self.settings.polling_timeout)
         return self
@@ -79,7 +89,13 @@ class WebhookBotInstance:
     SECRET = "test-webhook-secret_1"
 
     def __init__(
-        self, server: FakeBotAPI, database_url: str, petition: Petition, **settings: Any
+        self,
+        server: FakeBotAPI,
+        database_url: str,
+        petition: Petition,
+        *,
+        clock: Clock | None = None,
+        **settings: Any,
     ) -> None:
         values = {
             "webhook_url": f"https://petition-bot.invalid{self.PATH}",
@@ -90,6 +106,7 @@ class WebhookBotInstance:
         }
         self.settings = settings_for(server, database_url, **values)
         self.petition = petition
+        self.clock = clock or running_from(NOW)
         self.webhook: WebhookServer | None = None
 
     @property
@@ -104,7 +121,7 @@ class WebhookBotInstance:
 
     async def start(self) -> WebhookBotInstance:
         storage = open_storage(self.settings.database_url)
-        application = build_application(self.settings, storage, self.petition)
+        application = build_application(self.settings, storage, self.petition, clock=self.clock)
         self.webhook = WebhookServer(application, self.settings)
         await self.webhook.start()
         return self

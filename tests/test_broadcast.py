@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -28,6 +28,7 @@ from bot.features.broadcast import (
 )
 from bot.i18n import translator
 from storage.base import BroadcastState, Delivery, Storage
+from tests.clock import NOW, running_from
 from tests.conftest import execute_raw
 from tests.test_storage_contract import PETITION, SIGNED, request_for
 
@@ -81,7 +82,7 @@ def sender_for(storage: Storage, bot: ScriptedBot, owner: str, **options: Any) -
         bot,  # type: ignore[arg-type]
         storage,
         PETITION,
-        clock=lambda: datetime.now(UTC),
+        clock=running_from(NOW),
         language="en",
         **values,
     )
@@ -90,7 +91,7 @@ def sender_for(storage: Storage, bot: ScriptedBot, owner: str, **options: Any) -
 async def confirmed_broadcast(storage: Storage, recipients: Sequence[int], text: str) -> int:
     for user_id in recipients:
         await storage.sign(request_for(user_id, wants_updates=True), SIGNED)
-    broadcast_id = await storage.create_broadcast(PETITION, ADMIN, text, now=datetime.now(UTC))
+    broadcast_id = await storage.create_broadcast(PETITION, ADMIN, text, now=NOW)
     assert await storage.set_broadcast_state(
         broadcast_id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
     )
@@ -141,9 +142,9 @@ async def test_each_outcome_of_a_delivery(storage: Storage) -> None:
 
 async def test_unknown_deliveries_are_never_sent_again(storage: Storage) -> None:
     broadcast_id = await confirmed_broadcast(storage, range(1, 5), "Once")
-    await storage.claim_recipients(broadcast_id, 3, now=datetime.now(UTC))
+    await storage.claim_recipients(broadcast_id, 3, now=NOW)
     # A crashed sender: 1 was handed over (unknown), 2 and 3 were only queued.
-    await storage.set_delivery(broadcast_id, 1, Delivery.SENDING, now=datetime.now(UTC))
+    await storage.set_delivery(broadcast_id, 1, Delivery.SENDING, now=NOW)
     bot = ScriptedBot()
     assert await sender_for(storage, bot, "b").send_due()
     assert [chat for _, chat, _ in bot.sends if chat != ADMIN] == [2, 3, 4]

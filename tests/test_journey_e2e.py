@@ -94,7 +94,7 @@ async def test_returning_signer_cannot_sign_twice(server: FakeBotAPI, bot: BotIn
     await sign_up_to_preview(alice)
     await alice.press("Sign now")
     await alice.send("/start")
-    assert "You signed this petition on November" in alice.last
+    assert "You signed this petition on November 23, 2026" in alice.last
     assert "as signer #1" in alice.last
     await alice.send("/cancel")
     assert "as signer #1" in alice.last

@@ -12,6 +12,7 @@ from bot.petition import Petition
 from bot.sandbox import format_screen, parse_input, run_sandbox, to_terminal
 from bot.screens import Button, Screen
 from storage.sqlite import SQLiteStorage
+from tests.clock import NOW, running_from
 
 
 async def test_sandbox_signs_a_petition(
@@ -22,12 +23,14 @@ async def test_sandbox_signs_a_petition(
     answers = iter(["2", "1", "1", "2", "Ada Lovelace", "1", "/status", ""])
     out = io.StringIO()
     storage = SQLiteStorage(tmp_path / "sandbox.db")
-    await run_sandbox(storage, petition, read_line=lambda: next(answers), out=out)
+    await run_sandbox(
+        storage, petition, read_line=lambda: next(answers), out=out, clock=running_from(NOW)
+    )
     text = out.getvalue()
     assert "[1] 📜 Read the demands" in text
     assert "Name: Ada Lovelace" in text
     assert "You are signer #1." in text
-    assert "as signer #1" in text  # /status
+    assert "on November 23, 2026 as signer #1" in text  # /status
     assert "<b>" not in text
     reopened = SQLiteStorage(tmp_path / "sandbox.db")
     await reopened.open()

@@ -30,12 +30,11 @@ BENCH_MESSAGE_ID = 1_000  # the message the buttons sit on; the flow keys on the
 
 
 def bench_settings(database_url: str, **overrides: Any) -> Settings:
-    """Production defaults, except the outgoing rate limit (see the README section on why)."""
+    """Production defaults."""
     values: dict[str, Any] = {
         "telegram_bot_token": TOKEN,
         "telegram_api_url": "http://127.0.0.1:9",  # never contacted: the transport answers
         "database_url": database_url,
-        "api_rate_limit": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -9,7 +9,7 @@ import os
 
 from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Update
 from telegram.constants import ParseMode
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Defaults
+from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from bot.clock import Clock, utc_now
 from bot.features import (
@@ -29,6 +29,7 @@ from bot.menus import command_list, menu_languages
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
 from bot.public import PublicCounts, serve_public_counts, stop_public_counts
+from bot.ratelimit import Limits, PacingRateLimiter
 from bot.request import AiohttpRequest
 from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
@@ -151,6 +152,15 @@ def bot_id_of(token: str) -> int:
     return int(token.split(":", 1)[0])
 
 
+def limits_of(settings: Settings) -> Limits:
+    return Limits(
+        chat_rate=settings.chat_rate_limit,
+        chat_burst=settings.chat_rate_burst,
+        group_per_minute=settings.group_rate_limit,
+        global_rate=settings.global_rate_limit,
+    )
+
+
 def build_application(
     settings: Settings, storage: Storage, petition: Petition, *, clock: Clock = utc_now
 ) -> Application:
@@ -181,7 +191,7 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.api_rate_limit, max_retries=3))
+        .rate_limiter(PacingRateLimiter(limits_of(settings)))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
         .request(AiohttpRequest(connection_pool_size=settings.max_concurrent_updates))
         .get_updates_request(updates_request)

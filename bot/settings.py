@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +29,19 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Updates processed at once across all users (each user's own updates always run in order).
     max_concurrent_updates: int = Field(default=256, ge=1)
-    # Outgoing Bot API calls per second across the bot (Telegram's guidance is about 30); 0 = off.
-    api_rate_limit: float = Field(default=30.0, ge=0)
+    # Outgoing messages (sends and edits) in one private chat: a second, sustained, and the
+    # burst above it (Telegram: about one a second in a chat, short bursts allowed). The burst
+    # holds a whole journey's screens, so nobody tapping through waits. 0 = no pacing.
+    chat_rate_limit: float = Field(default=1.0, ge=0)
+    chat_rate_burst: int = Field(default=8, ge=1)
+    # Outgoing messages in one group, a minute (Telegram: at most 20).
+    group_rate_limit: int = Field(default=20, ge=1)
+    # A cap on all the bot's calls, a second, for a bot Telegram gave other limits. 0 = off:
+    # Telegram has no global limit on answering users.
+    global_rate_limit: float = Field(default=0.0, ge=0)
+    # Deprecated (read for one more release): it was a global cap of 30 calls a second, and
+    # now sets GLOBAL_RATE_LIMIT.
+    api_rate_limit: float | None = Field(default=None, ge=0)
     # Per supporter: updates per second, sustained, and the burst allowed above it (0 = off).
     user_rate_limit: float = Field(default=1.0, ge=0)
     user_rate_burst: int = Field(default=20, ge=1)
@@ -58,6 +70,20 @@ class Settings(BaseSettings):
         "INFO"
     )
     log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _read_deprecated_names(self) -> Settings:
+        if self.api_rate_limit is not None:
+            warnings.warn(
+                "API_RATE_LIMIT is deprecated and will be removed in the next release; it now "
+                "sets GLOBAL_RATE_LIMIT (off by default). Messages are paced per chat "
+                "(CHAT_RATE_LIMIT), as Telegram limits them.",
+                FutureWarning,
+                stacklevel=2,
+            )
+            if "global_rate_limit" not in self.model_fields_set:
+                self.global_rate_limit = self.api_rate_limit
+        return self
 
     @field_validator("telegram_api_url")
     @classmethod

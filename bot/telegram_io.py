@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot
 from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram.error import BadRequest, Forbidden
+from telegram.ext import ExtBot
 
+from bot.ratelimit import CallKind, deliver_or_park
 from bot.screens import Button, Screen
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,13 @@ def _button(button: Button) -> dict[str, str | None]:
     return {"text": button.text, "callback_data": button.data}
 
 
+def _screen_marker(bot: Bot) -> dict[str, object] | None:
+    """PTB's way of telling our rate limiter that a call is a supporter's screen."""
+    if not isinstance(bot, ExtBot) or bot.rate_limiter is None:
+        return None
+    return ExtBot._merge_api_rl_kwargs({}, CallKind.SCREEN)
+
+
 async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -> None:
     """Send or edit, without turning Telegram's reply into a PTB Message.
 
@@ -50,7 +60,7 @@ async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -
         "parse_mode": DEFAULT_NONE,
         "link_preview_options": DEFAULT_NONE,
     }
-    await bot._post(endpoint, data)
+    await bot._post(endpoint, data, api_kwargs=_screen_marker(bot))
 
 
 async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> bool:
@@ -80,3 +90,26 @@ async def edit_screen(bot: Bot, chat_id: int, message_id: int, screen: Screen) -
         log.info("chat %s blocked the bot; edit dropped", pseudonym(chat_id))
         return False
     return True
+
+
+async def show_screen(
+    bot: Bot,
+    chat_id: int,
+    screen: Screen,
+    *,
+    edit: int | None = None,
+    on_blocked: Callable[[], Awaitable[None]],
+) -> None:
+    """A supporter's screen: in place of message `edit` (else as a new message), now, or, if
+    Telegram paused their chat, when the pause ends (then only their latest screen shows).
+    `on_blocked` runs when they have blocked the bot."""
+
+    async def deliver() -> None:
+        if edit is not None:
+            shown = await edit_screen(bot, chat_id, edit, screen)
+        else:
+            shown = await send_screen(bot, chat_id, screen)
+        if not shown:
+            await on_blocked()
+
+    await deliver_or_park(deliver)

@@ -26,8 +26,10 @@ def settings_for(server: FakeBotAPI, database_url: str, **overrides: Any) -> Set
         "telegram_bot_token": server.token,
         "telegram_api_url": server.url,
         "database_url": database_url,
-        "api_rate_limit": 0,
-        "user_rate_limit": 0,  # tests click faster than people; the throttle has its own tests
+        # Tests click faster than people: the per-supporter throttle and the per-chat pacing
+        # of replies are off here, and tested on their own (test_throttle, test_ratelimit*).
+        "user_rate_limit": 0,
+        "chat_rate_limit": 0,
         "polling_timeout": 5,
     }
     values.update(overrides)

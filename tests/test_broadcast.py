@@ -24,9 +24,9 @@ from bot.features.broadcast import (
     excerpt,
     figures,
     parse_button,
-    retry_seconds,
 )
 from bot.i18n import translator
+from bot.ratelimit import retry_seconds
 from storage.base import BroadcastState, Delivery, Storage
 from tests.clock import NOW, running_from
 from tests.conftest import execute_raw

@@ -12,11 +12,12 @@ anyone the message twice:
   delivery still SENDING after a crash may or may not have arrived: it is reported as
   "unknown" and never retried. Queued ones were never handed over, so a successor sends them.
 
-A 429 (RetryAfter) means Telegram did not take the message, so it is waited out and the same
-recipient retried. The application's `AIORateLimiter` already does that itself for the first
-`max_retries` 429s of a call (sleeping `retry_after`) and re-raises the last one *without*
-waiting; only that one reaches us, so every 429 is waited out exactly once. A network error or
-timeout may have delivered the message: it stays unknown rather than risk a duplicate.
+Broadcasts have a budget of their own: the rate limiter (bot.ratelimit) lets their calls
+straight through and never counts them against a supporter's chat, so a broadcast never delays
+an answer to a supporter. A 429 (RetryAfter) means Telegram did not take the message: the
+sender goes quiet for the `retry_after` asked (through the limiter's `BroadcastGate`, which a
+429 on any call that names no chat also silences), then retries the same recipient. A network
+error or timeout may have delivered the message: it stays unknown rather than risk a duplicate.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import enum
 import logging
 import math
 import time
-import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,13 +45,13 @@ from telegram import (
 )
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ContextTypes
-from telegram.warnings import PTBDeprecationWarning
+from telegram.ext import Application, ContextTypes, ExtBot
 
 from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
 from bot.features.once import new_owner
 from bot.features.signing import SERVICE_KEY, STORAGE_KEY, quick_language, service_of
 from bot.i18n import Translator, resolve_language, translator
+from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.screens import plain_text, visible_length
 from bot.service import JourneyService
 from bot.settings import Settings
@@ -138,17 +138,17 @@ def sending_text(t: Translator, expected: int) -> str:
     ).format(count=t.number(expected))
 
 
-async def send_broadcast_text(bot: Bot, chat_id: int, text: str) -> Message:
-    """The one way a broadcast is sent: the admin's preview is exactly what supporters get."""
-    return await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+async def send_broadcast_text(bot: Bot, chat_id: int, text: str, *, bulk: bool = False) -> Message:
+    """The one way a broadcast is sent: the admin's preview is exactly what supporters get.
 
-
-def retry_seconds(error: RetryAfter) -> float:
-    # `retry_after` is an int or a timedelta depending on PTB_TIMEDELTA; read it either way.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = error.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+    `bulk`: a delivery to a supporter, on the broadcast's own budget (not the preview)."""
+    limited = bulk and isinstance(bot, ExtBot) and bot.rate_limiter is not None
+    return await bot.send_message(
+        chat_id,
+        text,
+        parse_mode=ParseMode.HTML,
+        **({"rate_limit_args": CallKind.BROADCAST} if limited else {}),
+    )
 
 
 # ---- the admin commands -------------------------------------------------------------------
@@ -401,6 +401,7 @@ class BroadcastSender:
         batch_size: int | None = None,
         owner: str | None = None,
         is_running: Callable[[], bool] = lambda: True,
+        gate: BroadcastGate | None = None,
     ) -> None:
         self.bot = bot
         self.storage = storage
@@ -418,7 +419,9 @@ class BroadcastSender:
         # HTTP session may be closed, and a failed call would be recorded as "unknown".
         self.is_running = is_running
         self._next_slot = 0.0
-        self._silent_until = 0.0
+        # When Telegram lets broadcasts send again: shared with the rate limiter, whose 429s
+        # on calls that name no chat silence broadcasts too.
+        self.gate = gate or BroadcastGate()
         self._stopping = False
         self._attempts_in_flight = 0
         self._no_attempt_in_flight = asyncio.Event()
@@ -604,7 +607,7 @@ class BroadcastSender:
         broadcast_id = run.broadcast.id
         await self.storage.set_delivery(broadcast_id, user_id, Delivery.SENDING, now=self.clock())
         try:
-            await send_broadcast_text(self.bot, user_id, run.broadcast.text)
+            await send_broadcast_text(self.bot, user_id, run.broadcast.text, bulk=True)
         except RetryAfter as error:
             # Not delivered: queued again, so a successor may send it if we die waiting.
             await self.storage.set_delivery(
@@ -613,7 +616,7 @@ class BroadcastSender:
             seconds = retry_seconds(error)
             log.info("broadcast %d: flood control, waiting %.1f s", broadcast_id, seconds)
             # Telegram asks the bot to be silent: every send in flight waits it out.
-            self._silent_until = max(self._silent_until, time.monotonic() + seconds)
+            self.gate.silence(seconds)
             return None
         except Forbidden:
             await self.storage.set_blocked(self.petition_id, user_id, self.clock())
@@ -644,11 +647,11 @@ class BroadcastSender:
         """
         while True:
             now = time.monotonic()
-            slot = max(now, self._next_slot, self._silent_until)
+            slot = max(now, self._next_slot, self.gate.quiet_until)
             self._next_slot = slot + self.interval
             if slot > now:
                 await asyncio.sleep(slot - now)
-            if time.monotonic() >= self._silent_until:
+            if time.monotonic() >= self.gate.quiet_until:
                 return
 
     async def _maybe_show_progress(self, run: _Run) -> None:
@@ -745,6 +748,7 @@ async def start_sender(application: Application) -> None:
         lease=LEASE,
         poll_interval=POLL_SECONDS,
         is_running=lambda: application.running,
+        gate=getattr(application.bot.rate_limiter, "broadcast_gate", None),
     )
     application.bot_data[SENDER_KEY] = sender
     sender.start()

@@ -13,7 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from bot.flow import Command, Event, Pressed, Typed
 from bot.i18n import SOURCE_LANGUAGE, resolve_language
 from bot.service import JourneyService, Supporter
-from bot.telegram_io import edit_screen, send_screen
+from bot.telegram_io import show_screen
 
 SERVICE_KEY = "journey_service"
 STORAGE_KEY = "storage"
@@ -60,9 +60,11 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if event is None:
         return
     service = service_of(context)
+    user_id = message.from_user.id
     screen = await service.handle(supporter_of(message.from_user), event)
-    if not await send_screen(context.bot, message.chat_id, screen):
-        await service.mark_blocked(message.from_user.id)
+    await show_screen(
+        context.bot, message.chat_id, screen, on_blocked=lambda: service.mark_blocked(user_id)
+    )
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -81,12 +83,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             Pressed(query.data or ""),
             message_id=message.message_id,
         )
-        if isinstance(message, Message):
-            shown = await edit_screen(context.bot, message.chat.id, message.message_id, screen)
-        else:  # deleted, or too old for Telegram to show us: answer with a new message
-            shown = await send_screen(context.bot, message.chat.id, screen)
-        if not shown:
-            await service.mark_blocked(query.from_user.id)
+        user_id = query.from_user.id
+        await show_screen(
+            context.bot,
+            message.chat.id,
+            screen,
+            # Deleted, or too old for Telegram to show us: answer with a new message.
+            edit=message.message_id if isinstance(message, Message) else None,
+            on_blocked=lambda: service.mark_blocked(user_id),
+        )
     finally:
         await answered
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 
@@ -24,7 +25,7 @@ from bot.features import (
     stats,
     throttle,
 )
-from bot.inbox import Inbox, InboxRequest
+from bot.inbox import DoneMarks, Inbox, InboxRequest
 from bot.menus import command_list, menu_languages
 from bot.petition import Petition
 from bot.processing import PerUserUpdateProcessor
@@ -97,6 +98,9 @@ async def _post_shutdown(application: Application) -> None:
     inbox: Inbox | None = application.bot_data.get(once.INBOX_KEY)
     if inbox is not None:
         await inbox.close()
+    done_marks: DoneMarks | None = application.bot_data.get(once.DONE_MARKS_KEY)
+    if done_marks is not None:
+        await done_marks.close()
     storage: Storage = application.bot_data[STORAGE_KEY]
     await storage.close()
 
@@ -161,10 +165,46 @@ def limits_of(settings: Settings) -> Limits:
     )
 
 
+# Collections of the youngest generation happen after this many more allocations than
+# deallocations (CPython's default is 700); the older generations' ratios as CPython's.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collection() -> None:
+    """Make the cyclic garbage collector cheap for a long-running bot, once it has started.
+
+    Profiles showed about 30% of the bot's CPU in the collector, which found nothing to free:
+    it kept re-scanning the objects loaded at start-up (modules, PTB, catalogs, CLDR data) and
+    the few thousand objects of the updates in flight. `gc.freeze()` sets the first aside for
+    good; a higher threshold for the youngest generation scans the second far less often. The
+    bot's own objects die by reference counting, which this does not touch; `python -m bench
+    memory` shows memory stays flat.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 def build_application(
-    settings: Settings, storage: Storage, petition: Petition, *, clock: Clock = utc_now
+    settings: Settings,
+    storage: Storage,
+    petition: Petition,
+    *,
+    clock: Clock = utc_now,
+    tune_gc: bool = True,
 ) -> Application:
-    """The bot, wired. `clock` is the one source of "now" for every rule (tests fix the day)."""
+    """The bot, wired. `clock` is the one source of "now" for every rule (tests fix the day).
+
+    `tune_gc`: tune the garbage collector once the bot has started (a process setting: test
+    runs, which start hundreds of applications in one process, leave it off).
+    """
+
+    async def post_init(application: Application) -> None:
+        await _post_init(application)
+        if tune_gc:
+            tune_garbage_collection()
+
     # Opt in to PTB 22's timedelta durations: otherwise every 429 (RetryAfter) emits a
     # deprecation warning while the rate limiter reads its retry_after.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
@@ -174,6 +214,7 @@ def build_application(
     service = JourneyService(storage, petition, retention_days=settings.retention_days, clock=clock)
     # getUpdates adds its long-polling timeout to this read timeout itself.
     inbox = Inbox(storage, bot_id_of(token), service.clock) if polling else None
+    done_marks = None if polling else DoneMarks(storage, bot_id_of(token), service.clock)
     updates_request = (
         InboxRequest(inbox, connection_pool_size=2)
         if inbox is not None
@@ -195,7 +236,7 @@ def build_application(
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
         .request(AiohttpRequest(connection_pool_size=settings.max_concurrent_updates))
         .get_updates_request(updates_request)
-        .post_init(_post_init)
+        .post_init(post_init)
         .post_shutdown(_post_shutdown)
         .build()
     )
@@ -225,7 +266,7 @@ def build_application(
     throttle.register(
         application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst
     )
-    once.register(application, inbox=inbox)
+    once.register(application, inbox=inbox, done_marks=done_marks)
     groups.register(application)
     errors.register(application, settings.admin_ids)
     return application

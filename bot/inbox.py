@@ -26,6 +26,7 @@ import orjson
 from telegram import Update
 from telegram.ext import Application
 
+from bot.incoming import trim_update
 from bot.request import AiohttpRequest
 from storage.base import Storage
 
@@ -36,6 +37,48 @@ DONE_DELAY = 0.05  # seconds: done marks written together, one statement per bat
 MAX_REMEMBERED_COPIES = 10_000
 
 
+class DoneMarks:
+    """Updates marked done in batches, a moment after they finish: one statement for all
+    the updates finished meanwhile, instead of a database trip each."""
+
+    def __init__(self, storage: Storage, bot_id: int, clock: Callable[[], datetime]) -> None:
+        self.storage = storage
+        self.bot_id = bot_id
+        self.clock = clock
+        self._done: list[int] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    def add(self, update_id: int) -> None:
+        self._done.append(update_id)
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush_soon(), name="done-marks")
+
+    async def _flush_soon(self) -> None:
+        try:
+            await asyncio.sleep(DONE_DELAY)
+        finally:
+            self._flushing = None
+        await self._write()
+
+    async def _write(self) -> None:
+        update_ids, self._done = self._done, []
+        if not update_ids:
+            return
+        try:
+            await self.storage.finish_updates(self.bot_id, update_ids, now=self.clock())
+        except Exception as error:  # the database is away: keep them for the next batch
+            log.warning("could not mark %d updates done (%r); will retry", len(update_ids), error)
+            self._done[:0] = update_ids
+
+    async def close(self) -> None:
+        """Write the marks still waiting (at shutdown, before storage closes)."""
+        if self._flushing is not None:
+            self._flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flushing
+        await self._write()
+
+
 class Inbox:
     def __init__(self, storage: Storage, bot_id: int, clock: Callable[[], datetime]) -> None:
         self.storage = storage
@@ -44,8 +87,7 @@ class Inbox:
         # Copies of updates already received; insertion-ordered so the oldest can be dropped
         # (a copy the rate limit stopped never reaches `take`).
         self._copies: dict[int, None] = {}
-        self._done: list[int] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._done = DoneMarks(storage, bot_id, clock)
 
     async def receive(self, updates: list[dict[str, Any]]) -> None:
         """Store a fetched batch before Telegram is told it arrived; note which are copies."""
@@ -67,34 +109,11 @@ class Inbox:
 
     def finish(self, update_id: int) -> None:
         """Mark the update done (written a moment later, with the others finished by then)."""
-        self._done.append(update_id)
-        if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush_soon(), name="inbox-done-marks")
-
-    async def _flush_soon(self) -> None:
-        try:
-            await asyncio.sleep(DONE_DELAY)
-        finally:
-            self._flushing = None
-        await self._write_done()
-
-    async def _write_done(self) -> None:
-        update_ids, self._done = self._done, []
-        if not update_ids:
-            return
-        try:
-            await self.storage.finish_updates(self.bot_id, update_ids, now=self.clock())
-        except Exception as error:  # the database is away: keep them for the next batch
-            log.warning("could not mark %d updates done (%r); will retry", len(update_ids), error)
-            self._done[:0] = update_ids
+        self._done.add(update_id)
 
     async def close(self) -> None:
         """Write the done marks still waiting (at shutdown, before storage closes)."""
-        if self._flushing is not None:
-            self._flushing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flushing
-        await self._write_done()
+        await self._done.close()
 
     async def replay_unfinished(self, application: Application) -> int:
         """Queue the updates a previous run received but did not finish, oldest first.
@@ -122,8 +141,12 @@ class InboxRequest(AiohttpRequest):
     ) -> tuple[int, bytes]:
         status, content = await super().do_request(url, method, *args, **kwargs)  # type: ignore[arg-type]
         if status == 200 and url.endswith("/getUpdates"):
-            updates = self.parse_json_payload(content).get("result") or []
+            answer = self.parse_json_payload(content)
+            updates = answer.get("result") or []
             if updates:
+                for update in updates:
+                    trim_update(update)
                 # If this fails, PTB retries the same getUpdates: nothing was confirmed yet.
                 await self.inbox.receive(updates)
+                content = orjson.dumps(answer)  # PTB parses what is left of it
         return status, content

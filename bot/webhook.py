@@ -16,12 +16,14 @@ import logging
 import signal
 from urllib.parse import urlsplit
 
+import orjson
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
 from bot.app import SERVICE_KEY, STORAGE_KEY, start_application, stop_application
 from bot.features import once
+from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, trim_update
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class WebhookServer:
         self.settings = settings
         self.secret = settings.webhook_secret_or_raise()
         self.draining = False
+        self.replies = WebhookReplies()
+        application.bot_data[WEBHOOK_REPLIES_KEY] = self.replies
         self.web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
         self.web_app.router.add_post(webhook_path(settings), self.on_update)
         self.web_app.router.add_get(HEALTH_PATH, self.on_health)
@@ -55,16 +59,22 @@ class WebhookServer:
             return web.Response(status=503, text="shutting down")
         try:
             data = await request.json(loads=json.loads)
-            update = Update.de_json(data, self.application.bot)
+            update = Update.de_json(trim_update(data), self.application.bot)
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
         application = self.application
-        # The handlers rate-limit, claim (once per update across instances) and handle it.
-        await application.update_processor.process_update(
-            update, application.process_update(update)
-        )
+        self.replies.open(update.update_id)
+        try:
+            # The handlers rate-limit, claim (once per update across instances) and handle it.
+            await application.update_processor.process_update(
+                update, application.process_update(update)
+            )
+        finally:
+            method = self.replies.take(update.update_id)
         if once.was_busy(application, update):
             return web.Response(status=503, text="being processed elsewhere")
+        if method is not None:  # Telegram makes this call for us
+            return web.Response(body=orjson.dumps(method), content_type="application/json")
         return web.Response(status=200)
 
     async def on_health(self, request: web.Request) -> web.Response:

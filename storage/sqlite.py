@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -320,26 +321,16 @@ class SQLiteStorage:
         now: datetime,
         lease_until: datetime,
     ) -> Claim:
-        key = {"b": bot_id, "u": update_id}
-        async with self._write_lock:
-            claimed = await _first(
-                self._db,
-                _CLAIM_UPDATE,
-                {
-                    **key,
-                    "owner": owner,
-                    "lease": lease_until.isoformat(),
-                    "now": now.isoformat(),
-                },
-            )
-            if claimed is not None:
-                return Claim.OWNED
-            row = await _first(
-                self._db,
-                "SELECT state FROM update_claims WHERE bot_id = :b AND update_id = :u",
-                key,
-            )
-        return Claim.DONE if row is not None and row[0] == "done" else Claim.BUSY
+        # Joins the concurrent journey steps' trip to the database thread (webhook mode
+        # claims every update).
+        values = {
+            "b": bot_id,
+            "u": update_id,
+            "owner": owner,
+            "lease": lease_until.isoformat(),
+            "now": now.isoformat(),
+        }
+        return await self._writes.run(_claim_update, values)
 
     async def receive_updates(
         self, bot_id: int, updates: list[tuple[int, str]], *, now: datetime
@@ -379,12 +370,8 @@ class SQLiteStorage:
     async def finish_updates(
         self, bot_id: int, update_ids: Sequence[int], *, now: datetime
     ) -> None:
-        async with self._write_lock:
-            await self._db.execute(
-                "UPDATE update_claims SET state = 'done', updated_at = :now, payload = NULL "
-                "WHERE bot_id = :b AND update_id IN (SELECT value FROM json_each(:ids))",
-                {"b": bot_id, "ids": json.dumps(list(update_ids)), "now": now.isoformat()},
-            )
+        values = {"b": bot_id, "ids": json.dumps(list(update_ids)), "now": now.isoformat()}
+        await self._writes.run(_finish_updates, values)
 
     async def forget_updates(self, before: datetime) -> int:
         async with self._write_lock:
@@ -865,6 +852,24 @@ _CLAIM_UPDATE = """
             AND update_claims.lease_until < :now)
     RETURNING state
 """
+
+
+def _claim_update(connection: sqlite3.Connection, values: dict[str, Any]) -> Claim:
+    if connection.execute(_CLAIM_UPDATE, values).fetchone() is not None:
+        return Claim.OWNED
+    row = connection.execute(
+        "SELECT state FROM update_claims WHERE bot_id = :b AND update_id = :u", values
+    ).fetchone()
+    return Claim.DONE if row is not None and row[0] == "done" else Claim.BUSY
+
+
+def _finish_updates(connection: sqlite3.Connection, values: dict[str, Any]) -> None:
+    connection.execute(
+        "UPDATE update_claims SET state = 'done', updated_at = :now, payload = NULL "
+        "WHERE bot_id = :b AND update_id IN (SELECT value FROM json_each(:ids))",
+        values,
+    )
+
 
 # `keep_message` lets the signing transaction update the journey without knowing the message id.
 _UPSERT_JOURNEY = """

@@ -61,7 +61,9 @@ class BotInstance:
 
     async def start(self) -> BotInstance:
         storage = open_storage(self.settings.database_url)
-        application = build_application(self.settings, storage, self.petition, clock=self.clock)
+        application = build_application(
+            self.settings, storage, self.petition, clock=self.clock, tune_gc=False
+        )
         self.application = application
         await start_application(application, polling_timeout=self.settings.polling_timeout)
         return self
@@ -123,7 +125,9 @@ class WebhookBotInstance:
 
     async def start(self) -> WebhookBotInstance:
         storage = open_storage(self.settings.database_url)
-        application = build_application(self.settings, storage, self.petition, clock=self.clock)
+        application = build_application(
+            self.settings, storage, self.petition, clock=self.clock, tune_gc=False
+        )
         self.webhook = WebhookServer(application, self.settings)
         await self.webhook.start()
         return self

@@ -46,7 +46,7 @@ class BotProcess:
             "TELEGRAM_API_URL": server.url,
             "DATABASE_URL": database_url,
             "POLLING_TIMEOUT": "1",
-            "API_RATE_LIMIT": "0",
+            "CHAT_RATE_LIMIT": "0",
             "USER_RATE_LIMIT": "0",
             "LOG_LEVEL": "WARNING",
         }

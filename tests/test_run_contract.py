@@ -101,7 +101,6 @@ async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: 
             "TELEGRAM_API_URL": server.url,
             "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
             "POLLING_TIMEOUT": "5",
-            "API_RATE_LIMIT": "0",
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable,

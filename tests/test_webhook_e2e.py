@@ -35,6 +35,9 @@ async def test_signing_through_the_webhook(
         await zoe.press("Sign now")
         assert "You are signer #1." in zoe.last
         assert await instance.storage.total(petition.id) == 1
+    # Every button was answered in the webhook's reply: no call of the bot's own for that.
+    answers = server.calls_for("answerCallbackQuery")
+    assert len(answers) == 6 and all(call.ok and call.via_webhook_response for call in answers)
 
 
 async def test_webhook_refuses_requests_without_the_secret(

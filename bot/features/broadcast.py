@@ -51,6 +51,7 @@ from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
 from bot.features.once import new_owner
 from bot.features.signing import SERVICE_KEY, STORAGE_KEY, quick_language, service_of
 from bot.i18n import Translator, resolve_language, translator
+from bot.incoming import message_is_editable
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.screens import plain_text, visible_length
 from bot.service import JourneyService
@@ -352,8 +353,13 @@ async def _answer(query: CallbackQuery, text: str | None, *, alert: bool = False
 
 
 async def _edit(query: CallbackQuery, text: str) -> None:
-    with contextlib.suppress(TelegramError):  # deleted or too old: the answer still tells
-        await query.edit_message_text(text, reply_markup=None)
+    message = query.message
+    if message is None or not message_is_editable(query):
+        return  # deleted or too old: the answer still tells
+    with contextlib.suppress(TelegramError):
+        await query.get_bot().edit_message_text(
+            text, chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+        )
 
 
 # ---- the sender ---------------------------------------------------------------------------

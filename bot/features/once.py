@@ -21,12 +21,13 @@ from datetime import timedelta
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
 
-from bot.features.signing import SERVICE_KEY, STORAGE_KEY, service_of
-from bot.inbox import Inbox
+from bot.features.signing import SERVICE_KEY, STORAGE_KEY
+from bot.inbox import DoneMarks, Inbox
 from storage.base import Claim, Storage
 
 OWNER_KEY = "update_owner"
 INBOX_KEY = "inbox"
+DONE_MARKS_KEY = "done_marks"
 BUSY_UPDATES_KEY = "busy_updates"
 LEASE = timedelta(seconds=60)
 FIRST_GROUP, LAST_GROUP = -2, 100
@@ -70,9 +71,11 @@ def was_busy(application: Application, update: Update) -> bool:
 
 
 async def mark_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    storage: Storage = context.bot_data[STORAGE_KEY]
-    now = service_of(context).clock()
-    await storage.finish_updates(context.bot.id, [update.update_id], now=now)
+    # Written a moment later, together with the other updates finished meanwhile. Telegram may
+    # have its answer by then: a copy arriving in that moment finds the update still claimed
+    # (and is answered 503, to come back later), so it is never handled twice.
+    done_marks: DoneMarks = context.bot_data[DONE_MARKS_KEY]
+    done_marks.add(update.update_id)
 
 
 async def take_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -86,13 +89,19 @@ async def finish_in_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     inbox.finish(update.update_id)
 
 
-def register(application: Application, *, inbox: Inbox | None) -> None:
-    """`inbox`: polling's; None in webhook mode, where claims go through storage."""
+def register(
+    application: Application, *, inbox: Inbox | None, done_marks: DoneMarks | None = None
+) -> None:
+    """`inbox`: polling's; None in webhook mode, where claims go through storage and
+    `done_marks` writes the updates finished."""
     if inbox is not None:
         application.bot_data[INBOX_KEY] = inbox
         application.add_handler(TypeHandler(Update, take_or_stop), group=FIRST_GROUP)
         application.add_handler(TypeHandler(Update, finish_in_inbox), group=LAST_GROUP)
         return
+    if done_marks is None:
+        raise ValueError("webhook mode needs done_marks")
+    application.bot_data[DONE_MARKS_KEY] = done_marks
     application.bot_data[OWNER_KEY] = new_owner()
     application.bot_data[BUSY_UPDATES_KEY] = set()
     application.add_handler(TypeHandler(Update, claim_or_stop), group=FIRST_GROUP)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from telegram import CallbackQuery, Message, Update, User
+from telegram import CallbackQuery, Update, User
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.flow import Command, Event, Pressed, Typed
 from bot.i18n import SOURCE_LANGUAGE, resolve_language
+from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, message_is_editable
 from bot.service import JourneyService, Supporter
 from bot.telegram_io import show_screen
 
@@ -71,8 +72,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     if query is None:
         return
-    # Stop the button's spinner at once, while the answer is being prepared.
-    answered = asyncio.create_task(_answer_quietly(query))
+    replies: WebhookReplies | None = context.bot_data.get(WEBHOOK_REPLIES_KEY)
+    if replies is not None and replies.offer(
+        update.update_id, "answerCallbackQuery", callback_query_id=query.id
+    ):
+        answered: asyncio.Future[None] | None = None  # rides on the webhook's answer
+    else:  # stop the button's spinner at once, while the answer is being prepared
+        answered = asyncio.create_task(_answer_quietly(query))
     try:
         message = query.message
         if message is None or message.chat.type != ChatType.PRIVATE:
@@ -89,11 +95,12 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             message.chat.id,
             screen,
             # Deleted, or too old for Telegram to show us: answer with a new message.
-            edit=message.message_id if isinstance(message, Message) else None,
+            edit=message.message_id if message_is_editable(query) else None,
             on_blocked=lambda: service.mark_blocked(user_id),
         )
     finally:
-        await answered
+        if answered is not None:
+            await answered
 
 
 async def _answer_quietly(query: CallbackQuery) -> None:

@@ -1100,8 +1100,9 @@ class FakeBotAPI:
             method, handler = entry
             params = await read_params()
             # getUpdates is exempt: it already waits, and delaying it would delay the bot
-            # seeing updates rather than simulate a slow network answer.
-            if self.latency > 0 and method != "getUpdates":
+            # seeing updates rather than simulate a slow network answer. So is a method that
+            # rode back on a webhook's answer: it made no trip of its own.
+            if self.latency > 0 and method != "getUpdates" and not via_webhook_response:
                 await asyncio.sleep(self.latency)
             self._raise_injected_fault(method, params)
             self._raise_if_blocked(method, params)

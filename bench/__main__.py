@@ -25,12 +25,12 @@ from typing import Any
 
 import asyncpg
 
-from bench import broadcast_bench, floor, journeys, memory, procstat, report, storage_bench
+from bench import broadcast_bench, floor, journeys, limits, memory, procstat, report, storage_bench
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-ALL = ("journeys", "baseline", "floor", "storage", "memory", "broadcast", "profile")
-QUICK_DEFAULT = ("journeys", "baseline", "floor", "storage", "memory", "broadcast")
+ALL = ("journeys", "limits", "baseline", "floor", "storage", "memory", "broadcast", "profile")
+QUICK_DEFAULT = ("journeys", "limits", "baseline", "floor", "storage", "memory", "broadcast")
 
 
 def sizes(quick: bool) -> dict[str, Any]:
@@ -49,6 +49,9 @@ def sizes(quick: bool) -> dict[str, Any]:
             "broadcast_paced": 40,
             "broadcast_scale": 2_000,
             "profile_supporters": 100,
+            "limits_supporters": 200,
+            "limits_signing_supporters": 150,
+            "limits_recipients": 1_000,
         }
     return {
         "supporters": 2_000,
@@ -63,6 +66,9 @@ def sizes(quick: bool) -> dict[str, Any]:
         "broadcast_paced": 1_000,
         "broadcast_scale": 100_000,
         "profile_supporters": 500,
+        "limits_supporters": 2_000,
+        "limits_signing_supporters": 1_500,
+        "limits_recipients": 10_000,
     }
 
 
@@ -89,6 +95,16 @@ async def run_journeys(arguments: argparse.Namespace, size: dict[str, Any]) -> d
             rows += await journeys.run_phases(phases, latency, url)
         finally:
             await journeys.drop_schema(url)
+    return {"rows": rows}
+
+
+async def run_limits(arguments: argparse.Namespace, size: dict[str, Any]) -> dict[str, Any]:
+    rows = await limits.run(
+        size["limits_supporters"],
+        size["limits_signing_supporters"],
+        size["limits_recipients"],
+        arguments.latency_ms / 1000,
+    )
     return {"rows": rows}
 
 
@@ -155,6 +171,7 @@ def write_profile_text(stats: pstats.Stats, path: Path) -> None:
 
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Any]] = {
     "journeys": run_journeys,
+    "limits": run_limits,
     "baseline": run_baseline,
     "floor": run_floor,
     "storage": run_storage,

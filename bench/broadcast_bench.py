@@ -3,7 +3,7 @@
 Two runs, because the issue's 100k recipients at the configured rate (20/s by default) would
 take 83 minutes:
 
-- `paced`: recipients at the configured rate through the real PTB bot (AIORateLimiter,
+- `paced`: recipients at the configured rate through the real PTB bot (our rate limiter,
   aiohttp) and the fake Bot API in its own process, with its latency per call and 429s
   injected during the run: the rate achieved, and each chat's count of messages received;
 - `scale`: 100k opted-in signers (full run) sent as fast as the sender can go, to an in-process
@@ -14,7 +14,6 @@ take 83 minutes:
 from __future__ import annotations
 
 import asyncio
-import logging
 import tempfile
 import time
 from collections import Counter
@@ -25,11 +24,13 @@ from typing import Any
 
 import aiohttp
 from telegram.error import RetryAfter
-from telegram.ext import AIORateLimiter, ExtBot
+from telegram.ext import ExtBot
 
 from bench.journeys import _control, _process
 from bench.storage_bench import BULK_USER_BASE, PETITION, _sqlite_bulk
+from bot.app import limits_of
 from bot.features.broadcast import BroadcastSender
+from bot.ratelimit import BroadcastGate, PacingRateLimiter
 from bot.request import AiohttpRequest
 from bot.settings import Settings
 from storage import open_storage
@@ -60,7 +61,9 @@ async def _prepare(folder: Path, opted_in: int) -> tuple[Storage, int, list[int]
     return storage, broadcast_id, _recipients(signers)
 
 
-def _sender(bot: Any, storage: Storage, rate: float) -> BroadcastSender:
+def _sender(
+    bot: Any, storage: Storage, rate: float, gate: BroadcastGate | None = None
+) -> BroadcastSender:
     return BroadcastSender(
         bot,
         storage,
@@ -68,6 +71,7 @@ def _sender(bot: Any, storage: Storage, rate: float) -> BroadcastSender:
         clock=lambda: datetime.now(UTC),
         language="en",
         rate=rate,
+        gate=gate,
     )
 
 
@@ -86,17 +90,15 @@ async def run_paced(opted_in: int, latency: float, *, faults: bool = True) -> di
         ):
             await _control(session, f"{server['url']}/bench/chats", {"user_ids": [ADMIN]})
             await _control(session, f"{server['url']}/bench/chats", {"user_ids": recipients})
+            limiter = PacingRateLimiter(limits_of(settings))  # as the application has it
             bot = ExtBot(
                 server["token"],
                 base_url=f"{server['url']}/bot",
                 request=AiohttpRequest(connection_pool_size=8),
-                # As the application has it: 429s are first retried by PTB's limiter itself.
-                rate_limiter=AIORateLimiter(
-                    overall_max_rate=settings.api_rate_limit, max_retries=3
-                ),
+                rate_limiter=limiter,
             )
             async with bot:
-                sender = _sender(bot, storage, rate)
+                sender = _sender(bot, storage, rate, limiter.broadcast_gate)
                 injecting = asyncio.create_task(
                     _inject_429s(session, server["url"]) if faults else asyncio.sleep(0)
                 )
@@ -119,7 +121,7 @@ async def run_paced(opted_in: int, latency: float, *, faults: bool = True) -> di
         "latency_ms": round(latency * 1000, 1),
         "configured_rate": rate,
         "achieved_rate": round(sent / seconds, 2),
-        # Telegram's 429s ask for silence (PTB's limiter and the sender pause every send):
+        # Telegram's 429s ask for silence (the sender pauses every send):
         # the rate over the rest of the time is what the pacing itself achieves.
         "achieved_rate_outside_429_pauses": round(
             sent / max(seconds - received["silence_asked_seconds"], 1e-9), 2
@@ -137,8 +139,8 @@ async def run_paced(opted_in: int, latency: float, *, faults: bool = True) -> di
 
 
 async def _inject_429s(session: aiohttp.ClientSession, url: str) -> None:
-    """Four 429s in a row after 1 s (one more than PTB's limiter retries, so the sender's own
-    handling is reached too), then one every 15 s."""
+    """Four 429s in a row after 1 s, then one every 15 s (each reaches the sender, which goes
+    quiet for the time asked)."""
     elapsed = 0
     while True:
         await asyncio.sleep(1)
@@ -217,8 +219,6 @@ async def run_scale(opted_in: int) -> dict[str, Any]:
 async def run(
     paced: int, scale: int, latency: float, *, without_faults: bool = False
 ) -> list[dict[str, Any]]:
-    # PTB's limiter logs each 429 that outlasts its retries with a traceback: expected here.
-    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
     rows = [await run_paced(paced, latency)]
     if without_faults:  # what the pacing alone achieves at this latency
         rows.append(await run_paced(paced, latency, faults=False))

@@ -30,6 +30,7 @@ from aiohttp import web
 
 from tests.fakes.bot_api import (
     _VISIBLE_REPLY_METHODS,
+    ApiError,
     Call,
     FakeBotAPI,
     FakeUser,
@@ -50,12 +51,23 @@ class BenchBotAPI(FakeBotAPI):
         self.call_count = 0
         self.sends: Counter[int] = Counter()  # successful sendMessage calls per chat
         self.rate_limited = 0  # 429 answers given
+        # Flood control for one chat in `flood_every` (by user id): its first send or edit
+        # is answered 429 with this retry_after. 0: off.
+        self.flood_every = 0
+        self.flood_seconds = 5
+        self._flooded: set[int] = set()
+        self._first_user = 0  # of the journeys running: the first of every `flood_every`
+        self.recipients: set[int] = set()  # chats whose successful sends are counted apart
+        self.recipient_sends = 0
         self._silent_until = 0.0
         self.silence_asked = 0.0  # seconds covered by the 429s' retry_after, overlaps once
         self.app.router.add_post("/bench/journeys", self._bench_journeys)
         self.app.router.add_post("/bench/fail", self._bench_fail)
         self.app.router.add_post("/bench/chats", self._bench_chats)
         self.app.router.add_post("/bench/sends", self._bench_sends)
+        self.app.router.add_post("/bench/flood", self._bench_flood)
+        self.app.router.add_post("/bench/webhook", self._bench_webhook)
+        self.app.router.add_post("/bench/recipients", self._bench_recipients)
 
     def _record(self, call: Call) -> None:
         # Not kept in self.calls: a benchmark makes hundreds of thousands of calls.
@@ -75,6 +87,8 @@ class BenchBotAPI(FakeBotAPI):
             touched = call.result.get("chat", {}).get("id")
             if call.method == "sendMessage" and touched is not None:
                 self.sends[touched] += 1
+                if touched in self.recipients:
+                    self.recipient_sends += 1
             self._replies.setdefault(touched, []).append((sequence, call.result))
         elif call.method == "answerCallbackQuery":
             query = self._callback_queries.get(str(call.params.get("callback_query_id")))
@@ -84,6 +98,23 @@ class BenchBotAPI(FakeBotAPI):
             if event is not None:
                 event.set()
         self._notifier.notify()  # the long poll waits on it
+
+    def _raise_injected_fault(self, method: str, params: dict[str, Any]) -> None:
+        super()._raise_injected_fault(method, params)
+        chat_id = params.get("chat_id")
+        if (
+            self.flood_every
+            and method in ("sendMessage", "editMessageText")
+            and isinstance(chat_id, int)
+            and (chat_id - self._first_user) % self.flood_every == 0
+            and chat_id not in self._flooded
+        ):
+            self._flooded.add(chat_id)
+            raise ApiError(
+                429,
+                f"Too Many Requests: retry after {self.flood_seconds}",
+                {"retry_after": self.flood_seconds},
+            )
 
     async def wait_chat(self, chat_id: int, predicate: Callable[[], bool]) -> None:
         """Until `predicate()` holds, re-checked only when this chat changes."""
@@ -121,8 +152,11 @@ class BenchBotAPI(FakeBotAPI):
             lambda: query.answer is not None and bool(self._visible_replies(user.chat_id, since)),
         )
 
-    async def walk(self, user: FakeUser, step_times: list[float], delay: float = 0.0) -> bool:
-        """One supporter's whole journey (after `delay` s); True if it ended signed."""
+    async def walk(
+        self, user: FakeUser, step_times: list[float], delay: float = 0.0, ends: Any = None
+    ) -> bool:
+        """One supporter's whole journey (after `delay` s); True if it ended signed. `ends`
+        gets the time it ended, by user id."""
         if delay:
             await asyncio.sleep(delay)
         started = time.perf_counter()
@@ -133,6 +167,8 @@ class BenchBotAPI(FakeBotAPI):
             await self.press(user, label)
             step_times.append(time.perf_counter() - started)
         done = DONE_TEXT in user.last
+        if ends is not None:
+            ends[user.user_id] = time.perf_counter()
         # Forget the chat: a long run must not keep every supporter's history here.
         self.chats.pop(user.chat_id, None)
         self._replies.pop(user.chat_id, None)
@@ -143,22 +179,27 @@ class BenchBotAPI(FakeBotAPI):
     async def _bench_journeys(self, request: web.Request) -> web.Response:
         body = await request.json()
         supporters, first = int(body["supporters"]), int(body.get("first_user", 1_000_000))
+        self._first_user = first
         # None: everyone starts at once (throughput); else supporters arrive at this rate per
         # second (latency at a load the bot can sustain).
         rate = body.get("arrival_rate")
         users = [self.user(first + index, f"Bench {index}") for index in range(supporters)]
         step_times: list[float] = []
+        ends: dict[int, float] = {}
         usage = resource.getrusage(resource.RUSAGE_SELF)
         calls = self.call_count
+        recipient_sends = self.recipient_sends
         started = time.perf_counter()
         outcomes = await asyncio.gather(
             *(
-                self.walk(user, step_times, index / rate if rate else 0.0)
+                self.walk(user, step_times, index / rate if rate else 0.0, ends)
                 for index, user in enumerate(users)
             ),
             return_exceptions=True,
         )
         seconds = time.perf_counter() - started
+        flooded = {user.user_id for user in users if user.user_id in self._flooded}
+        others = [at - started for user_id, at in ends.items() if user_id not in flooded]
         after = resource.getrusage(resource.RUSAGE_SELF)
         self._callback_queries.clear()
         errors = [repr(outcome) for outcome in outcomes if isinstance(outcome, BaseException)]
@@ -170,6 +211,12 @@ class BenchBotAPI(FakeBotAPI):
                 "error_count": len(errors),
                 "step_times": step_times,
                 "bot_api_calls": self.call_count - calls,
+                "flooded": len(flooded),
+                # Journeys of the supporters Telegram did not slow down, and when the last
+                # of them ended: their throughput, whatever the flooded ones did.
+                "others_completed": len(others),
+                "others_seconds": max(others, default=seconds),
+                "recipient_sends": self.recipient_sends - recipient_sends,
                 "server_cpu": (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime),
             }
         )
@@ -192,8 +239,31 @@ class BenchBotAPI(FakeBotAPI):
                 "received_more_than_once": sum(n for k, n in counts.items() if k > 1),
                 "rate_limited_answers": self.rate_limited,
                 "silence_asked_seconds": round(self.silence_asked, 3),
+                "recipient_sends": self.recipient_sends,
             }
         )
+
+    async def _bench_flood(self, request: web.Request) -> web.Response:
+        """{"every": 50, "retry_after": 5}: one chat in 50 gets a 429 on its first write."""
+        body = await request.json()
+        self.flood_every = int(body.get("every", 0))
+        self.flood_seconds = int(body.get("retry_after", 5))
+        return web.json_response({"ok": True})
+
+    async def _bench_webhook(self, request: web.Request) -> web.Response:
+        """{"targets": [url, ...]}: where webhook updates go (the bot's real address)."""
+        body = await request.json()
+        self.webhook_targets = list(body["targets"]) or None
+        self._schedule_webhook_dispatch()
+        return web.json_response({"ok": True})
+
+    async def _bench_recipients(self, request: web.Request) -> web.Response:
+        """{"user_ids": [...]}: a broadcast's recipients, whose sends are counted apart."""
+        body = await request.json()
+        self.recipients = set(body["user_ids"])
+        for user_id in self.recipients:
+            self.register_chat({"id": user_id, "type": "private", "first_name": "Signer"})
+        return web.json_response({"ok": True, "sends": self.recipient_sends})
 
     async def _bench_fail(self, request: web.Request) -> web.Response:
         """Inject Bot API failures, e.g. {"method": "sendMessage", "status": 429, "times": 5}."""

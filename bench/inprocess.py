@@ -53,10 +53,17 @@ async def receive_in_inbox(application: Application, raw_updates: Sequence[dict[
 
 
 class InProcessBot:
-    """Our application on an `InstantTransport`, started without an updater (no polling)."""
+    """Our application on an `InstantTransport`, started without an updater (no polling).
 
-    def __init__(self, database_url: str, petition: Petition, **settings: Any) -> None:
+    `tune_gc` as in production; off by default, as the driver shares the process (and the
+    floor comparison runs PTB alone in the same process).
+    """
+
+    def __init__(
+        self, database_url: str, petition: Petition, *, tune_gc: bool = False, **settings: Any
+    ) -> None:
         os.environ.setdefault("PTB_TIMEDELTA", "true")
+        self.tune_gc = tune_gc
         self.transport = InstantTransport()
         self.settings = bench_settings(database_url, **settings)
         self.petition = petition
@@ -65,7 +72,7 @@ class InProcessBot:
 
     async def __aenter__(self) -> InProcessBot:
         storage = open_storage(self.settings.database_url)
-        application = build_application(self.settings, storage, self.petition)
+        application = build_application(self.settings, storage, self.petition, tune_gc=self.tune_gc)
         # The bench's seam: swap the HTTP request objects for the in-memory transport before
         # initialize() opens them (the AiohttpRequest instances are then never used).
         application.bot._request = (self.transport, self.transport)  # type: ignore[attr-defined]

@@ -20,7 +20,9 @@ import statistics
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -136,13 +138,28 @@ async def run(
     )[0]
 
 
+@dataclass(frozen=True)
+class Phase:
+    """One measured run: supporters all at once (`arrival_rate` None) or arriving so many a
+    second; `flood_every`: one chat in that many gets a 429 on its first write; `before`:
+    what to do first (given the control session and the fake server's URL)."""
+
+    supporters: int
+    arrival_rate: float | None = None
+    scenario: str = ""
+    flood_every: int = 0
+    flood_seconds: int = 5
+    before: Callable[[aiohttp.ClientSession, str], Awaitable[None]] | None = None
+
+
 async def run_phases(
-    phases: list[tuple[int, float | None]],
+    phases: Sequence[Phase | tuple[int, float | None]],
     latency: float,
     database_url: str | None = None,
     *,
     naive: bool = False,
     bare: bool = False,
+    webhook: bool = False,
     profile: Path | None = None,
     settings: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
@@ -151,6 +168,7 @@ async def run_phases(
     Starting the two processes costs seconds, so the all-at-once run and the paced one share
     them; each phase has supporters of its own (new user ids), so every journey is a first.
     """
+    phases = [phase if isinstance(phase, Phase) else Phase(*phase) for phase in phases]
     backend = (
         "naive" if naive else "bare-ptb" if bare else (database_url or "sqlite").split(":", 1)[0]
     )
@@ -172,11 +190,17 @@ async def run_phases(
                 bot_arguments += ["--profile", str(profile)]
             if settings:
                 bot_arguments += ["--settings", json.dumps(settings)]
-            bot_process, _ = await stack.enter_async_context(
+            if webhook:
+                bot_arguments.append("--webhook")
+            bot_process, ready = await stack.enter_async_context(
                 _process("bench.bot_process", *bot_arguments, log_folder=logs)
             )
             timeout = aiohttp.ClientTimeout(total=3600)
             session = await stack.enter_async_context(aiohttp.ClientSession(timeout=timeout))
+            if webhook:
+                await _control(
+                    session, f"{server['url']}/bench/webhook", {"targets": [ready["webhook"]]}
+                )
             control = f"{server['url']}/bench/journeys"
             # Imports, caches and connections warm up on a few journeys; the naive bot's
             # take a second each, and one is enough for it.
@@ -188,7 +212,12 @@ async def run_phases(
                 )
             pg_pids = procstat.postgres_pids() if backend.startswith("postgres") else []
             first_user = 1_000_000
-            for supporters, arrival_rate in phases:
+            for phase in phases:
+                supporters, arrival_rate = phase.supporters, phase.arrival_rate
+                if phase.before is not None:
+                    await phase.before(session, server["url"])
+                flood = {"every": phase.flood_every, "retry_after": phase.flood_seconds}
+                await _control(session, f"{server['url']}/bench/flood", flood)
                 pg_before = procstat.children_cpu(pg_pids)
                 before = procstat.sample(bot_process.pid)
                 body = {
@@ -200,6 +229,7 @@ async def run_phases(
                 after = procstat.sample(bot_process.pid)
                 pg_cpu = procstat.children_cpu(pg_pids) - pg_before
                 first_user += supporters
+                await _control(session, f"{server['url']}/bench/flood", {"every": 0})
                 if result["error_count"]:
                     print(
                         f"  {result['error_count']} journeys failed, e.g. {result['errors'][:2]}"
@@ -208,6 +238,7 @@ async def run_phases(
                     )
                 summary = summarise(backend, supporters, latency, result, before, after, pg_cpu)
                 summary["arrival_rate"] = arrival_rate  # None: all at once
+                summary["scenario"] = phase.scenario or ("webhook" if webhook else "polling")
                 summaries.append(summary)
     return summaries
 
@@ -242,5 +273,11 @@ def summarise(
         "server_cpu_utilisation": round(result["server_cpu"] / seconds, 2),
         "postgres_cpu_utilisation": round(pg_cpu / seconds, 2) if pg_cpu else None,
         "bot_api_calls_per_journey": round(result["bot_api_calls"] / max(completed, 1), 1),
+        "flooded_chats": result.get("flooded", 0),
+        # The supporters Telegram did not slow down: their journeys/s until the last ended.
+        "others_journeys_per_second": round(
+            result.get("others_completed", completed) / result.get("others_seconds", seconds), 2
+        ),
+        "recipient_sends_per_second": round(result.get("recipient_sends", 0) / seconds, 2),
         "steps_per_journey": round(len(result["step_times"]) / max(supporters, 1), 1),
     }

@@ -54,7 +54,8 @@ async def run_app(
 ) -> tuple[list[dict[str, Any]], dict]:
     petition = load_petition(DEFAULT_PETITION_FILE)
     readings: list[dict[str, Any]] = []
-    async with InProcessBot(f"sqlite:///{folder / 'memory.db'}", petition) as bot:
+    # The garbage collector tuned as in production: the reading shows what that costs.
+    async with InProcessBot(f"sqlite:///{folder / 'memory.db'}", petition, tune_gc=True) as bot:
         pressed = await bot.capture_journey(FIRST_USER - 1)
         # From here on the transport keeps nothing per chat: its memory is not the bot's.
         bot.transport.remember_keyboards = False

@@ -48,7 +48,9 @@ def _answers_template() -> str:
     return journey_to_json(journey)
 
 
-def _rows(first: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _rows(
+    first: int, count: int, petition: str = PETITION
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Signature and journey rows for signer numbers first..first+count-1 (Python values)."""
     template = _answers_template()
     codes = secrets.token_urlsafe(9 * count)  # one call: 12 URL-safe characters per signer
@@ -60,7 +62,7 @@ def _rows(first: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any
         name = f"Supporter {number}"
         signatures.append(
             (
-                PETITION,
+                petition,
                 user_id,
                 number,
                 name,
@@ -75,7 +77,7 @@ def _rows(first: int, count: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any
             )
         )
         answers = template.replace("@C@", country).replace("@N@", name)
-        journeys.append((PETITION, user_id, "done", answers, None, "en", signed_at))
+        journeys.append((petition, user_id, "done", answers, None, "en", signed_at))
     return signatures, journeys
 
 
@@ -86,8 +88,9 @@ _SIGNATURE_COLUMNS = (
 _JOURNEY_COLUMNS = "petition_id, user_id, step, answers, message_id, language, updated_at"
 
 
-def _sqlite_bulk(path: str, first: int, count: int) -> None:
-    """Append signatures first..first+count-1 and their journeys; move the counters along."""
+def _sqlite_bulk(path: str, first: int, count: int, petition: str = PETITION) -> None:
+    """Append signatures first..first+count-1 and their journeys; move the counters along.
+    Every third signer asked for updates."""
     connection = sqlite3.connect(path, isolation_level=None)
     try:
         connection.execute("PRAGMA busy_timeout=60000")
@@ -95,7 +98,7 @@ def _sqlite_bulk(path: str, first: int, count: int) -> None:
         connection.execute("PRAGMA synchronous=OFF")  # a bench fill, not the bot's writes
         for start in range(first, first + count, CHUNK):
             size = min(CHUNK, first + count - start)
-            signatures, journeys = _rows(start, size)
+            signatures, journeys = _rows(start, size, petition)
             connection.execute("BEGIN IMMEDIATE")
             connection.executemany(
                 f"INSERT INTO signatures ({_SIGNATURE_COLUMNS}) VALUES "
@@ -110,7 +113,7 @@ def _sqlite_bulk(path: str, first: int, count: int) -> None:
                 "INSERT INTO petition_counts (petition_id, total, last_number) VALUES (?, ?, ?) "
                 "ON CONFLICT (petition_id) DO UPDATE SET total = total + excluded.total, "
                 "last_number = excluded.last_number",
-                (PETITION, size, start + size - 1),
+                (petition, size, start + size - 1),
             )
             per_country: dict[str, int] = {}
             for row in signatures:
@@ -118,7 +121,7 @@ def _sqlite_bulk(path: str, first: int, count: int) -> None:
             connection.executemany(
                 "INSERT INTO country_counts (petition_id, country, total) VALUES (?, ?, ?) "
                 "ON CONFLICT (petition_id, country) DO UPDATE SET total = total + excluded.total",
-                [(PETITION, country, total) for country, total in per_country.items()],
+                [(petition, country, total) for country, total in per_country.items()],
             )
             connection.execute("COMMIT")
         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")

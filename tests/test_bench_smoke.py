@@ -7,7 +7,7 @@ change shape, these catch it here rather than on the next benchmark day.
 
 from __future__ import annotations
 
-from bench import broadcast_bench, floor, journeys, report, storage_bench
+from bench import broadcast_bench, floor, journeys, limits, report, storage_bench
 
 
 async def test_floor_runs_our_journeys_and_the_ptb_floors() -> None:
@@ -20,6 +20,14 @@ async def test_journeys_through_the_fake_server_in_its_own_process() -> None:
     row = await journeys.run(3, latency=0.0)
     assert row["completed"] == 3
     assert row["bot_cpu_ms_per_journey"] > 0
+
+
+async def test_limits_scenarios_polling_webhook_flood_and_broadcast() -> None:
+    rows = await limits.run(4, 3, 30, latency=0.0)
+    assert [row["completed"] for row in rows] == [4, 4, 4, 3, 3]
+    assert rows[1]["flooded_chats"] == 1  # one chat in 50: the first
+    assert rows[-1]["recipient_sends_per_second"] > 0  # the broadcast was sending meanwhile
+    assert {row["status"] for row in report.limit_verdicts(rows)} <= {"MET", "MISSED"}
 
 
 async def test_storage_bench_at_a_tiny_size() -> None:

@@ -111,6 +111,19 @@ async def test_edited_messages_and_unknown_updates_are_ignored(
     assert "Where do you live?" in pete.last
 
 
+async def test_a_button_on_a_message_too_old_to_edit_gets_a_new_message(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    rosa = server.user(2004, "Rosa")
+    await rosa.send("/start")
+    data = rosa.last_message["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    old = {"message_id": rosa.last_message["message_id"], "date": 0, "chat": rosa.chat}
+    await rosa.send_raw({"callback_query": {"message": old, "data": data}})
+    assert server.calls_for("editMessageText") == []  # Telegram would refuse to edit it
+    assert len(server.calls_for("sendMessage")) == 2
+    assert "We ask the governments to" in rosa.last
+
+
 async def test_stale_button_from_an_older_message(server: FakeBotAPI, bot: BotInstance) -> None:
     quinn = server.user(2003, "Quinn")
     await quinn.send("/start")

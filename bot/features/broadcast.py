@@ -51,7 +51,7 @@ from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
 from bot.features.once import new_owner
 from bot.features.signing import SERVICE_KEY, STORAGE_KEY, quick_language, service_of
 from bot.i18n import Translator, resolve_language, translator
-from bot.incoming import message_is_editable
+from bot.incoming import pressed_message
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.screens import plain_text, visible_length
 from bot.service import JourneyService
@@ -353,12 +353,12 @@ async def _answer(query: CallbackQuery, text: str | None, *, alert: bool = False
 
 
 async def _edit(query: CallbackQuery, text: str) -> None:
-    message = query.message
-    if message is None or not message_is_editable(query):
+    pressed = pressed_message(query)
+    if pressed is None or not pressed.editable:
         return  # deleted or too old: the answer still tells
     with contextlib.suppress(TelegramError):
         await query.get_bot().edit_message_text(
-            text, chat_id=message.chat.id, message_id=message.message_id, reply_markup=None
+            text, chat_id=pressed.chat_id, message_id=pressed.message_id, reply_markup=None
         )
 
 

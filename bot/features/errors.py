@@ -15,12 +15,12 @@ import traceback
 from collections.abc import Callable
 
 from telegram import Update
-from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.features.signing import quick_language
 from bot.i18n import translator
+from bot.incoming import private_chat_of
 from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
@@ -75,15 +75,15 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _alert_admins(context, quick_language(context, None))
     if not isinstance(update, Update):
         return
-    chat = update.effective_chat
-    if chat is None or chat.type != ChatType.PRIVATE:
+    chat_id = private_chat_of(update)
+    if chat_id is None:
         return
     text = translator(quick_language(context, user)).gettext(
         "Sorry, something went wrong on our side. Please try again in a moment: "
         "your answers so far are saved."
     )
     try:
-        await context.bot.send_message(chat.id, text)
+        await context.bot.send_message(chat_id, text)
     except TelegramError:
         log.warning("could not tell user %s about the error", pseudonym(user.id if user else None))
 

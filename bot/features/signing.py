@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 
 from telegram import CallbackQuery, Update, User
-from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.flow import Command, Event, Pressed, Typed
 from bot.i18n import SOURCE_LANGUAGE, resolve_language
-from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, message_is_editable
+from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, pressed_message
 from bot.service import JourneyService, Supporter
 from bot.telegram_io import show_screen
 
@@ -80,22 +79,22 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     else:  # stop the button's spinner at once, while the answer is being prepared
         answered = asyncio.create_task(_answer_quietly(query))
     try:
-        message = query.message
-        if message is None or message.chat.type != ChatType.PRIVATE:
+        pressed = pressed_message(query)
+        if pressed is None or not pressed.in_private_chat:
             return  # a button on an inline-mode or group message: nothing to do here
         service = service_of(context)
         screen = await service.handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
-            message_id=message.message_id,
+            message_id=pressed.message_id,
         )
         user_id = query.from_user.id
         await show_screen(
             context.bot,
-            message.chat.id,
+            pressed.chat_id,
             screen,
             # Deleted, or too old for Telegram to show us: answer with a new message.
-            edit=message.message_id if message_is_editable(query) else None,
+            edit=pressed.message_id if pressed.editable else None,
             on_blocked=lambda: service.mark_blocked(user_id),
         )
     finally:

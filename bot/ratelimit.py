@@ -231,6 +231,7 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
         self._pacing = self.limits.chat_rate > 0
         self._calls = 0
         self._parked: dict[int | str, asyncio.Task[None]] = {}
+        self.held_back = 0  # calls that waited for their chat's pace or pause
 
     async def initialize(self) -> None:
         pass
@@ -312,7 +313,9 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
             if screen and earliest - now > self.limits.max_screen_wait:
                 raise ChatPaused(self, chat_id, earliest)
             at = self.schedules.reserve(chat_id, now) if self._pacing else earliest
-            await self._wait_until(at)
+            if at > now:
+                self.held_back += 1
+                await self._wait_until(at)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
@@ -348,7 +351,8 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
     async def _deliver_parked(self, chat_id: int | str, deliver: Deliver, delay: float) -> None:
         if delay > 0:
             await self.sleep(delay)
-        del self._parked[chat_id]  # from here on a newer screen cannot stop this one
+        if self._parked.get(chat_id) is asyncio.current_task():
+            del self._parked[chat_id]  # from here on a newer screen cannot stop this one
         try:
             await deliver()
         except ChatPaused as paused:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.petition import Petition
+from bot.ratelimit import PacingRateLimiter
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import Call
 from tests.harness import BotInstance
@@ -74,8 +75,9 @@ async def test_replies_in_one_chat_keep_to_the_pace_and_others_never_wait(
     assert len(times) == 12
     for first in range(len(times)):
         for last in range(first + 1, len(times)):
-            # The bot books slots exactly; the server's clock adds a little network jitter.
-            allowed = burst + (times[last] - times[first] + 0.05) * rate
+            # The bot books slots exactly; the server's clock adds the jitter of a busy
+            # machine (up to 150 ms here: without pacing all 12 would land within that).
+            allowed = burst + (times[last] - times[first] + 0.15) * rate
             assert last - first + 1 <= allowed, (first, last, times)
 
 
@@ -86,8 +88,10 @@ async def test_a_whole_journey_at_full_speed_is_never_held_back(
     await sign(alice)
     writes = writes_to(server, ALICE)
     assert len(writes) == 7 and all(call.ok for call in writes)
-    # Seven screens fit in the burst: faster than one a second, and no 429 from the fake.
-    assert writes[-1].at - writes[0].at < 6
+    assert bot.application is not None
+    limiter = bot.application.bot.rate_limiter
+    assert isinstance(limiter, PacingRateLimiter)
+    assert limiter.held_back == 0  # seven screens fit in the burst: none waited
 
 
 async def test_a_flood_wait_in_one_chat_never_delays_another(

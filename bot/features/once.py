@@ -5,8 +5,9 @@ out (perhaps retried against another instance), or polling offsets lost in a cra
 
 - Webhook (several instances may share the traffic): the first handler claims the update in
   storage, shared by every instance; a copy finds it claimed or done and stops there. The
-  last handler marks it done. A claim is a lease: if its instance dies mid-update, the lease
-  runs out and a redelivery is processed after all, so nothing is lost.
+  last handler marks it done (written a moment later, with the others finished meanwhile).
+  A claim is a lease: if its instance dies mid-update, the lease runs out and a redelivery is
+  processed after all, so nothing is lost.
 - Polling (one consumer per bot): the inbox (bot.inbox) already wrote each update as it
   arrived and knows its copies, so no further database trip is needed per update.
 """

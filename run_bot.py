@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 from telegram import Update
@@ -38,7 +39,11 @@ def configure(arguments: argparse.Namespace) -> Settings:
     overrides: dict[str, object] = {}
     if arguments.petition is not None:
         overrides["petition_file"] = arguments.petition
-    settings = load_settings(**overrides)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", FutureWarning)
+        settings = load_settings(**overrides)
+    for note in notes:  # a deprecated setting: one line, not a traceback-like warning
+        print(f"warning: {note.message}", file=sys.stderr)
     if arguments.sandbox and "database_url" not in settings.model_fields_set:
         # Practice signatures never land in the real petition's database by accident.
         settings = settings.model_copy(update={"database_url": SANDBOX_DATABASE_URL})

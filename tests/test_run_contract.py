@@ -73,6 +73,13 @@ def test_sandbox_needs_no_token_and_uses_its_own_database(tmp_path: Path) -> Non
     assert not (tmp_path / "petition.db").exists()
 
 
+def test_the_deprecated_rate_setting_still_works_with_a_one_line_warning(tmp_path: Path) -> None:
+    result = run_bot("--sandbox", env={"API_RATE_LIMIT": "30"}, cwd=tmp_path, stdin="/quit\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: API_RATE_LIMIT is deprecated")
+
+
 def test_settings_parse_admin_ids_and_read_dotenv(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

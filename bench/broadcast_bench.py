@@ -34,7 +34,8 @@ from bot.ratelimit import BroadcastGate, PacingRateLimiter
 from bot.request import AiohttpRequest
 from bot.settings import Settings
 from storage import open_storage
-from storage.base import BroadcastState, Delivery, Storage
+from storage.base import Storage
+from storage.records import BroadcastState, Delivery
 
 RETRY_AFTER_SECONDS = 1  # each injected 429 asks for this much silence
 ADMIN = 42  # the admin who confirmed it: progress reports go to this chat

@@ -27,7 +27,7 @@ from bench.journeys import Phase, _control
 from bot.petition import load_petition
 from bot.settings import DEFAULT_PETITION_FILE, Settings
 from storage import open_storage
-from storage.base import BroadcastState
+from storage.records import BroadcastState
 
 FLOOD_EVERY = 50
 FLOOD_SECONDS = 5

@@ -27,10 +27,10 @@ from typing import Any
 import asyncpg
 
 from bench.journeys import drop_schema, postgres_url
-from bot.flow import Journey, Step
 from storage import open_storage
-from storage.base import SignatureRequest, Storage, journey_to_json
+from storage.base import Storage, journey_to_json
 from storage.postgres import split_schema
+from storage.records import Journey, SignatureRequest, Step
 
 PETITION = "bench-petition"
 COUNTRIES = ("CA", "GB", "US", "AU", "NZ", "DE", "FR", "IN")

@@ -21,25 +21,7 @@ from enum import StrEnum
 
 from bot.countries import is_country_code, search_countries
 from bot.petition import Petition
-
-
-class Step(StrEnum):
-    INTRO = "intro"
-    DEMANDS = "demands"
-    COUNTRY = "country"
-    SEARCH = "search"  # the supporter typed part of a country name; matches shown as buttons
-    AGE = "age"
-    GUARDIAN = "guardian"  # under the minimum age: a parent's or guardian's consent is needed
-    CONSENT = "consent"
-    NAME = "name"
-    PREVIEW = "preview"
-    LEFT = "left"  # chose to leave at the guardian step
-    SIGNED = "signed"  # just signed: thank-you screen
-    DONE = "done"  # came back after signing
-    CLOSED = "closed"  # deadline passed or petition paused
-    WITHDRAW = "withdraw"  # asked to withdraw the signature: confirm or keep it
-    WITHDRAWN = "withdrawn"  # the signature was removed
-
+from storage.records import Journey, Signature, Step
 
 # Steps a supporter can be sent back to with "Continue where I left off".
 RESUMABLE = frozenset(
@@ -119,37 +101,6 @@ class Typed:
 
 
 Event = Command | Pressed | Typed
-
-
-@dataclass(frozen=True, slots=True)
-class Journey:
-    """One supporter's progress through one petition, with the answers given so far."""
-
-    step: Step = Step.INTRO
-    resume_step: Step | None = None
-    country: str | None = None
-    country_matches: tuple[str, ...] = ()
-    meets_minimum_age: bool | None = None
-    guardian_consent: bool = False
-    consent: bool = False
-    wants_updates: bool = False
-    name: str | None = None
-    referrer: str | None = None
-    progress: int = 0  # how many FUNNEL_STAGES this supporter has reached, ever
-
-    def restarted(self) -> Journey:
-        """A fresh journey that remembers only where the supporter came from (and got to)."""
-        return Journey(referrer=self.referrer, progress=self.progress)
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    """What storage knows about an existing signature (only what the journey needs)."""
-
-    number: int
-    signed_at: datetime
-    country: str
-    referral_code: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from aiohttp import web
 
 from bot.clock import Clock, utc_now
 from bot.petition import Petition
-from storage.base import Overview
+from storage.records import Overview
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ from html import escape, unescape
 from urllib.parse import quote
 
 from bot.countries import country_name, flag
-from bot.flow import LANGUAGE_PREFIX, Info, Journey, Notice, Signature, Step, suggested_name
+from bot.flow import LANGUAGE_PREFIX, Info, Notice, suggested_name
 from bot.i18n import Translator, available_languages, translator
 from bot.petition import Petition, PetitionFileError
-from storage.base import PersonalData
+from storage.records import Journey, PersonalData, Signature, Step
 
 MAX_MESSAGE_LENGTH = 4096
 MAX_DESCRIPTION_LENGTH = 512

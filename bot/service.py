@@ -12,11 +12,12 @@ from datetime import datetime
 
 from bot import flow
 from bot.clock import Clock, utc_now
-from bot.flow import Event, Facts, Info, Journey, Step
+from bot.flow import Event, Facts, Info
 from bot.i18n import available_languages, resolve_language, translator
 from bot.petition import Petition, milestones_reached
 from bot.screens import Screen, View, render, render_info
-from storage.base import SignatureRequest, Storage, UserRecord
+from storage.base import Storage
+from storage.records import Journey, SignatureRequest, Step, UserRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from storage.base import SignatureRequest, SignResult, Storage, UserRecord
+from storage.base import Storage
 from storage.postgres import PostgresStorage
+from storage.records import SignatureRequest, SignResult, UserRecord
 from storage.sqlite import SQLiteStorage
 
 __all__ = [

@@ -5,138 +5,32 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, date, datetime
-from enum import StrEnum
 from importlib import resources
 from typing import Any, Protocol
 
 import orjson
 
-from bot.flow import Journey, Signature, Step
+from storage.records import (
+    AuditEntry,
+    Broadcast,
+    BroadcastState,
+    Claim,
+    Delivery,
+    ExportRow,
+    Journey,
+    Overview,
+    PersonalData,
+    SignatureRequest,
+    SignResult,
+    Step,
+    UserRecord,
+)
 
 log = logging.getLogger(__name__)
 
 REFERRAL_CODE_BYTES = 9  # 12 URL-safe characters: collisions are negligible at 10M signers
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    user_id: int
-    action: str
-    detail: str
-    allowed: bool
-    at: datetime
-
-
-class Claim(StrEnum):
-    OWNED = "owned"  # process it now
-    DONE = "done"  # already processed: drop it
-    BUSY = "busy"  # another instance is processing it right now: ask to be retried later
-
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    """Everything one update needs about one supporter, read in one round trip."""
-
-    journey: Journey | None
-    message_id: int | None
-    language: str | None
-    signature: Signature | None
-    total: int
-    blocked: bool = False  # a message to them failed with 403 since they last wrote
-    goal: int | None = None  # set live by an admin; None: the petition file's
-    paused: bool | None = None  # set live by an admin; None: the petition file's
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureRequest:
-    petition_id: str
-    user_id: int
-    name: str
-    country: str
-    language: str
-    wants_updates: bool
-    guardian_consent: bool
-    text_version: str
-    referred_by: str | None
-    signed_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PersonalData:
-    """Everything stored about one supporter for one petition (for /mydata)."""
-
-    signature: SignatureRequest | None
-    number: int | None
-    referral_code: str | None
-    journey: Journey | None
-    language: str | None
-    journey_updated_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Overview:
-    """The campaign at a glance, read from counter tables only (fast at millions)."""
-
-    total: int
-    goal: int | None  # set live by an admin; None: the petition file's
-    paused: bool | None
-    opted_in: int  # signers who asked for updates
-    referred: int  # signatures that came through someone's link
-    countries: dict[str, int]  # best first
-    languages: dict[str, int]  # best first
-    funnel: dict[str, int]  # stage (bot.flow.FUNNEL_STAGES) -> supporters who reached it
-
-
-@dataclass(frozen=True, slots=True)
-class ExportRow:
-    number: int
-    signed_at: datetime
-    name: str | None  # None once anonymised
-    user_id: int | None  # None once anonymised
-    country: str
-    language: str
-    wants_updates: bool
-    guardian_consent: bool
-    text_version: str
-    referred_by: str | None
-
-
-class BroadcastState(StrEnum):
-    DRAFT = "draft"  # written, waiting for the admin's confirmation
-    SENDING = "sending"
-    STOPPED = "stopped"  # an admin stopped it
-    DONE = "done"
-    CANCELLED = "cancelled"  # the admin did not confirm
-
-
-class Delivery(StrEnum):
-    QUEUED = "queued"  # claimed for sending, not tried yet
-    SENDING = "sending"  # handed to Telegram: if we crash now, we cannot know; never resent
-    SENT = "sent"
-    BLOCKED = "blocked"  # 403: they blocked the bot
-    FAILED = "failed"  # any other refusal (deleted account, ...)
-
-
-@dataclass(frozen=True, slots=True)
-class Broadcast:
-    id: int
-    petition_id: str
-    text: str  # HTML
-    created_by: int
-    created_at: datetime
-    state: BroadcastState
-    progress: dict[Delivery, int]  # deliveries by state so far
-    owner: str | None = None  # the process sending it now
-    lease_until: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SignResult:
-    signature: Signature
-    created: bool  # False: this supporter had already signed (double tap, redelivery, a race)
-    total: int
 
 
 class Storage(Protocol):

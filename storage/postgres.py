@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
-from bot.flow import Journey, Signature
 from storage.base import (
     BROADCAST_COLUMNS,
     EXPORT_COLUMNS,
@@ -23,17 +22,6 @@ from storage.base import (
     TALLY_FUNNEL,
     TALLY_LANGUAGE,
     TALLY_REFERRER,
-    AuditEntry,
-    Broadcast,
-    BroadcastState,
-    Claim,
-    Delivery,
-    ExportRow,
-    Overview,
-    PersonalData,
-    SignatureRequest,
-    SignResult,
-    UserRecord,
     export_row,
     journey_from_row,
     journey_to_json,
@@ -44,6 +32,21 @@ from storage.base import (
     signature_tallies,
     split_sql,
     tally_sources,
+)
+from storage.records import (
+    AuditEntry,
+    Broadcast,
+    BroadcastState,
+    Claim,
+    Delivery,
+    ExportRow,
+    Journey,
+    Overview,
+    PersonalData,
+    Signature,
+    SignatureRequest,
+    SignResult,
+    UserRecord,
 )
 
 MAX_REFERRAL_CODE_ATTEMPTS = 5

@@ -22,7 +22,6 @@ from typing import Any
 
 import aiosqlite
 
-from bot.flow import Journey, Signature
 from storage.base import (
     BROADCAST_COLUMNS,
     EXPORT_COLUMNS,
@@ -32,17 +31,6 @@ from storage.base import (
     TALLY_FUNNEL,
     TALLY_LANGUAGE,
     TALLY_REFERRER,
-    AuditEntry,
-    Broadcast,
-    BroadcastState,
-    Claim,
-    Delivery,
-    ExportRow,
-    Overview,
-    PersonalData,
-    SignatureRequest,
-    SignResult,
-    UserRecord,
     export_row,
     journey_from_row,
     journey_to_json,
@@ -53,6 +41,21 @@ from storage.base import (
     signature_tallies,
     split_sql,
     tally_sources,
+)
+from storage.records import (
+    AuditEntry,
+    Broadcast,
+    BroadcastState,
+    Claim,
+    Delivery,
+    ExportRow,
+    Journey,
+    Overview,
+    PersonalData,
+    Signature,
+    SignatureRequest,
+    SignResult,
+    UserRecord,
 )
 from storage.sqlite_batches import Batches
 

@@ -15,8 +15,9 @@ import pytest
 
 from bot.petition import Petition
 from storage import open_storage
-from storage.base import SignatureRequest, Storage
+from storage.base import Storage
 from storage.postgres import PostgresStorage
+from storage.records import SignatureRequest
 from storage.sqlite import SQLiteStorage
 from tests.clock import NOW
 from tests.fakes import FakeBotAPI

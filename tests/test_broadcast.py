@@ -27,7 +27,8 @@ from bot.features.broadcast import (
 )
 from bot.i18n import translator
 from bot.ratelimit import retry_seconds
-from storage.base import BroadcastState, Delivery, Storage
+from storage.base import Storage
+from storage.records import BroadcastState, Delivery
 from tests.clock import NOW, running_from
 from tests.conftest import execute_raw
 from tests.test_storage_contract import PETITION, SIGNED, request_for

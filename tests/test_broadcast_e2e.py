@@ -16,9 +16,9 @@ from datetime import timedelta
 import pytest
 
 from bot.features import broadcast
-from bot.flow import Journey, Step
 from bot.petition import Petition
-from storage.base import BroadcastState, Delivery, Storage
+from storage.base import Storage
+from storage.records import BroadcastState, Delivery, Journey, Step
 from tests.conftest import NOW, execute_raw, signature_request
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import Call

@@ -11,7 +11,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
 from bot.countries import country_codes
-from bot.flow import Info, Journey, Notice, Signature, Step
+from bot.flow import Info, Notice
 from bot.i18n import LOCALES_DIR, available_languages, translator
 from bot.menus import admin_command_list, command_list, menu_languages
 from bot.petition import Petition, load_petition
@@ -27,6 +27,7 @@ from bot.screens import (
     visible_length,
 )
 from bot.settings import PROJECT_ROOT
+from storage.records import Journey, Signature, Step
 from tests.conftest import NOW
 
 REQUIRED_LANGUAGES = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 from bot.features.stats import funnel_lines, milestone_text, stats_text
-from bot.flow import FUNNEL_STAGES, Journey, Step, funnel_progress, track_progress
+from bot.flow import FUNNEL_STAGES, funnel_progress, track_progress
 from bot.i18n import translator
 from bot.petition import milestones_reached
-from storage.base import Overview
+from storage.records import Journey, Overview, Step
 from tests.conftest import make_petition
 
 EN = translator("en")

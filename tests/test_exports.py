@@ -37,7 +37,7 @@ from bot.features.exports import (
 )
 from bot.i18n import translator
 from bot.uploads import FloodWait, result_of, send_document
-from storage.base import ExportRow
+from storage.records import ExportRow
 from tests.fakes import FakeBotAPI
 
 SECRET = b"a-secret-only-the-organisers-know"

@@ -20,10 +20,10 @@ from pydantic import SecretStr
 
 from bot.features.admin import COMMANDS_KEY
 from bot.features.exports import CSV_ENCODING, EXPORT_COLUMNS, REPORT_COLUMNS, Exports
-from bot.flow import Journey, Step
 from bot.petition import Petition
-from storage.base import SignatureRequest, SignResult, Storage
+from storage.base import Storage
 from storage.postgres import PostgresStorage
+from storage.records import Journey, SignatureRequest, SignResult, Step
 from tests.conftest import NOW, execute_raw
 from tests.fakes import FakeBotAPI
 from tests.fakes.bot_api import ReceivedFile

@@ -11,11 +11,8 @@ from bot.flow import (
     Command,
     Facts,
     Info,
-    Journey,
     Notice,
     Pressed,
-    Signature,
-    Step,
     Typed,
     referral_code,
     step,
@@ -23,6 +20,7 @@ from bot.flow import (
     validate_name,
 )
 from bot.petition import Petition
+from storage.records import Journey, Signature, Step
 from tests.conftest import NOW, make_petition
 
 

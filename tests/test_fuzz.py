@@ -37,10 +37,7 @@ from bot.flow import (
     Event,
     Facts,
     Info,
-    Journey,
     Pressed,
-    Signature,
-    Step,
     Typed,
     ready_to_sign,
     step,
@@ -58,6 +55,7 @@ from bot.screens import (
     visible_length,
 )
 from bot.settings import PROJECT_ROOT
+from storage.records import Journey, Signature, Step
 from tests.conftest import NOW, make_petition
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import EntityParseError, html_to_text, utf16_length

@@ -16,11 +16,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.flow import Journey, Step
 from bot.petition import Petition
 from bot.public import PublicCounts, bound_port, serve_public_counts, stop_public_counts
 from storage import open_storage
-from storage.base import Overview
+from storage.records import Journey, Overview, Step
 from tests.conftest import NOW, make_petition, signature_request
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.flow import Journey, Step
 from bot.retention import anonymisation_due, anonymise_if_due, housekeep
-from storage.base import SignatureRequest
+from storage.records import Journey, SignatureRequest, Step
 from storage.sqlite import SQLiteStorage
 from tests.conftest import NOW, make_petition
 

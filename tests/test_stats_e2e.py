@@ -15,7 +15,7 @@ from bot.app import PUBLIC_RUNNER_KEY
 from bot.chart import METADATA_KEY
 from bot.petition import Petition
 from bot.public import bound_port
-from storage.base import SignatureRequest
+from storage.records import SignatureRequest
 from tests.conftest import make_petition, signature_request
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance

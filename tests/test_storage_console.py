@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.flow import FUNNEL_STAGES, Journey, Step
-from storage.base import BroadcastState, Delivery, Storage
+from bot.flow import FUNNEL_STAGES
+from storage.base import Storage
+from storage.records import BroadcastState, Delivery, Journey, Step
 from tests.conftest import NOW, StorageFactory, execute_raw
 from tests.test_storage_contract import (
     PETITION,

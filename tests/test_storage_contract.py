@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.flow import Journey, Step
 from storage import open_storage
-from storage.base import Claim, SignatureRequest, Storage, migration_scripts
+from storage.base import Storage, migration_scripts
+from storage.records import Claim, Journey, SignatureRequest, Step
 from tests.conftest import NOW, StorageFactory, execute_raw, signature_request
 
 PETITION = "contract-petition"

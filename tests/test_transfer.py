@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.flow import Journey, Step
 from storage import open_storage
 from storage import transfer as transfer_module
-from storage.base import SignatureRequest, Storage
+from storage.base import Storage
 from storage.postgres import PostgresStorage
+from storage.records import Journey, SignatureRequest, Step
 from storage.sqlite import SQLiteStorage
 from storage.transfer import TABLES, run
 from tests.conftest import NOW, execute_raw

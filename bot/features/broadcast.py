@@ -57,7 +57,8 @@ from bot.screens import plain_text, visible_length
 from bot.service import JourneyService
 from bot.settings import Settings
 from bot.telegram_io import pseudonym
-from storage.base import Broadcast, BroadcastState, Delivery, Storage
+from storage.base import Storage
+from storage.records import Broadcast, BroadcastState, Delivery
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from bot.features.admin import AdminCommand, AdminRequest
 from bot.i18n import Translator
 from bot.settings import Settings
 from bot.uploads import MAX_UPLOAD_BYTES, send_document
-from storage.base import ExportRow
+from storage.records import ExportRow
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, Type
 
 from bot.features.signing import SERVICE_KEY, STORAGE_KEY
 from bot.inbox import DoneMarks, Inbox
-from storage.base import Claim, Storage
+from storage.base import Storage
+from storage.records import Claim
 
 OWNER_KEY = "update_owner"
 INBOX_KEY = "inbox"

@@ -23,7 +23,8 @@ from bot.i18n import Translator, resolve_language, translator
 from bot.petition import Petition
 from bot.screens import Screen, country_label, directed, language_name
 from bot.service import JourneyService
-from storage.base import Overview, Storage
+from storage.base import Storage
+from storage.records import Overview
 
 log = logging.getLogger(__name__)
 

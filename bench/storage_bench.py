@@ -28,9 +28,10 @@ import asyncpg
 
 from bench.journeys import drop_schema, postgres_url
 from storage import open_storage
-from storage.base import Storage, journey_to_json
+from storage.base import Storage
 from storage.postgres import split_schema
 from storage.records import Journey, SignatureRequest, Step
+from storage.rows import journey_to_json
 
 PETITION = "bench-petition"
 COUNTRIES = ("CA", "GB", "US", "AU", "NZ", "DE", "FR", "IN")

@@ -17,7 +17,7 @@ import asyncpg
 
 from bot.settings import PROJECT_ROOT
 from storage import open_storage
-from storage.postgres import APPLICATION_NAME
+from storage.postgres.connection import APPLICATION_NAME
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI, FakeUser
 

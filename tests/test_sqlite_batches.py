@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from storage.sqlite_batches import Batches
+from storage.sqlite.batches import Batches
 
 
 @pytest.fixture

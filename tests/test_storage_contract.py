@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from storage import open_storage
-from storage.base import Storage, migration_scripts
+from storage.base import Storage
 from storage.records import Claim, Journey, SignatureRequest, Step
+from storage.schema import migration_scripts
 from tests.conftest import NOW, StorageFactory, execute_raw, signature_request
 
 PETITION = "contract-petition"

@@ -31,7 +31,7 @@ from storage.base import Storage
 from storage.records import BroadcastState, Delivery
 from tests.clock import NOW, running_from
 from tests.conftest import execute_raw
-from tests.test_storage_contract import PETITION, SIGNED, request_for
+from tests.stored import PETITION, SIGNED, request_for
 
 ADMIN = 10**9  # not among the recipients
 

@@ -19,8 +19,8 @@ from storage.records import SignatureRequest
 from tests.conftest import make_petition, signature_request
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
+from tests.stored import SIGNED
 from tests.test_journey_e2e import sign_up_to_preview
-from tests.test_storage_contract import SIGNED
 
 ADMIN = 880001
 

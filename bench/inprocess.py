@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
@@ -17,7 +18,6 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bench.transport import TOKEN, InstantTransport, message_update, press_update
 from bot.app import build_application, start_application, stop_application
-from bot.features.once import INBOX_KEY
 from bot.inbox import Inbox
 from bot.petition import Petition
 from bot.settings import Settings
@@ -45,7 +45,7 @@ GET_UPDATES_LIMIT = 100  # the most updates one getUpdates call returns
 
 async def receive_in_inbox(application: Application, raw_updates: Sequence[dict[str, Any]]) -> None:
     """What polling does with each fetched batch before handing it over (ours only)."""
-    inbox: Inbox | None = application.bot_data.get(INBOX_KEY)
+    inbox: Inbox | None = getattr(application.bot_data, "inbox", None)
     if inbox is None:
         return
     for start in range(0, len(raw_updates), GET_UPDATES_LIMIT):
@@ -133,8 +133,18 @@ class InProcessBot:
 
 
 COUNTER_GROUP = 10_000  # after every handler group of ours (the last is 100)
-_PROCESSED_KEY = "bench_processed"
-_TARGET_KEY = "bench_target"
+
+
+@dataclass
+class _Progress:
+    processed: int = 0
+    target: int = 0
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# By application (ours keeps typed services in bot_data, PTB's floors a dict): by id, as
+# PTB's Application takes no attributes of ours.
+_PROGRESS: dict[int, _Progress] = {}
 
 
 def count_processed(application: Application) -> None:
@@ -142,27 +152,25 @@ def count_processed(application: Application) -> None:
 
     Costs one trivial handler per update, in the floors as in ours.
     """
-    application.bot_data[_PROCESSED_KEY] = 0
-    application.bot_data[_TARGET_KEY] = (0, asyncio.Event())
+    progress = _PROGRESS[id(application)] = _Progress()
 
     async def counted(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        context.bot_data[_PROCESSED_KEY] += 1
-        target, reached = context.bot_data[_TARGET_KEY]
-        if context.bot_data[_PROCESSED_KEY] >= target:
-            reached.set()
+        progress.processed += 1
+        if progress.processed >= progress.target:
+            progress.reached.set()
 
     application.add_handler(TypeHandler(object, counted), group=COUNTER_GROUP)
 
 
 def processed(application: Application) -> int:
-    return application.bot_data[_PROCESSED_KEY]
+    return _PROGRESS[id(application)].processed
 
 
 async def wait_processed(application: Application, target: int, limit: float = 600) -> None:
     """Until `target` updates have been processed in all (or `limit` seconds passed)."""
-    reached = asyncio.Event()
-    application.bot_data[_TARGET_KEY] = (target, reached)
-    if processed(application) >= target:
+    progress = _PROGRESS[id(application)]
+    progress.target, progress.reached = target, asyncio.Event()
+    if progress.processed >= target:
         return
     async with asyncio.timeout(limit):
-        await reached.wait()
+        await progress.reached.wait()

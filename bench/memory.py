@@ -72,7 +72,7 @@ async def run_app(
                 await bot.feed(bot.journeys(users, pressed))
                 done += size
             readings.append(_reading(done, started))
-        throttle = application.bot_data.get("throttle")
+        throttle = application.bot_data.throttle
         structures = {
             "throttle_buckets_at_cap_mb": throttle_buckets_at_cap_mb(),
             "ptb_user_data_entries": len(application.user_data),

@@ -13,6 +13,7 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
 from bot.clock import Clock, utc_now
+from bot.context import CONTEXT_TYPES, Services
 from bot.features import (
     admin,
     broadcast,
@@ -40,12 +41,6 @@ from storage.base import Storage
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEY = signing.SERVICE_KEY
-STORAGE_KEY = signing.STORAGE_KEY
-HOUSEKEEPING_TASK_KEY = "housekeeping_task"
-PUBLIC_COUNTS_KEY = "public_counts"
-PUBLIC_RUNNER_KEY = "public_counts_runner"
-
 
 async def _publish_profile(bot: Bot, petition: Petition) -> None:
     """Command menus, description and short description, in every language we speak."""
@@ -62,23 +57,23 @@ async def _publish_profile(bot: Bot, petition: Petition) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    storage: Storage = application.bot_data[STORAGE_KEY]
+    services: Services = application.bot_data
+    storage, service = services.storage, services.journeys
     await storage.open()
-    service: JourneyService = application.bot_data[SERVICE_KEY]
     service.bot_username = application.bot.username
     await _publish_profile(application.bot, service.petition)
     await admin.publish_admin_menus(application, service.petition.default_language)
-    inbox: Inbox | None = application.bot_data.get(once.INBOX_KEY)
-    if inbox is not None:  # polling: finish what a crash cut short
-        replayed = await inbox.replay_unfinished(application)
+    if services.inbox is not None:  # polling: finish what a crash cut short
+        replayed = await services.inbox.replay_unfinished(application)
         if replayed:
             log.info("replaying %d updates received before a restart", replayed)
     await broadcast.start_sender(application)
-    public = application.bot_data.get(PUBLIC_COUNTS_KEY)
-    if public is not None:
-        counts, listen, port = public
-        application.bot_data[PUBLIC_RUNNER_KEY] = await serve_public_counts(counts, listen, port)
-    application.bot_data[HOUSEKEEPING_TASK_KEY] = asyncio.create_task(
+    settings = services.settings
+    if services.public_counts is not None and settings.public_port is not None:
+        services.public_runner = await serve_public_counts(
+            services.public_counts, settings.public_listen, settings.public_port
+        )
+    services.housekeeping = asyncio.create_task(
         housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
         name="housekeeping",
     )
@@ -86,23 +81,21 @@ async def _post_init(application: Application) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
+    services: Services = application.bot_data
     await broadcast.stop_sender(application)
-    housekeeping = application.bot_data.pop(HOUSEKEEPING_TASK_KEY, None)
+    housekeeping, services.housekeeping = services.housekeeping, None
     if housekeeping is not None:
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
-    public_runner = application.bot_data.pop(PUBLIC_RUNNER_KEY, None)
+    public_runner, services.public_runner = services.public_runner, None
     if public_runner is not None:
         await stop_public_counts(public_runner)
-    inbox: Inbox | None = application.bot_data.get(once.INBOX_KEY)
-    if inbox is not None:
-        await inbox.close()
-    done_marks: DoneMarks | None = application.bot_data.get(once.DONE_MARKS_KEY)
-    if done_marks is not None:
-        await done_marks.close()
-    storage: Storage = application.bot_data[STORAGE_KEY]
-    await storage.close()
+    if services.inbox is not None:
+        await services.inbox.close()
+    if services.done_marks is not None:
+        await services.done_marks.close()
+    await services.storage.close()
 
 
 class PetitionApplication(Application):  # type: ignore[type-arg]
@@ -238,19 +231,16 @@ def build_application(
         .get_updates_request(updates_request)
         .post_init(post_init)
         .post_shutdown(_post_shutdown)
+        .context_types(CONTEXT_TYPES)
         .build()
     )
-    application.bot_data[STORAGE_KEY] = storage
+    services: Services = application.bot_data
+    services.settings = settings
+    services.storage = storage
+    services.journeys = service
     if settings.public_port is not None:
-        application.bot_data[PUBLIC_COUNTS_KEY] = (
-            PublicCounts(
-                storage,
-                petition,
-                refresh_seconds=settings.public_refresh_seconds,
-                clock=service.clock,
-            ),
-            settings.public_listen,
-            settings.public_port,
+        services.public_counts = PublicCounts(
+            storage, petition, refresh_seconds=settings.public_refresh_seconds, clock=service.clock
         )
     service.on_milestone = stats.milestone_notifier(application, service)
     admin_commands = {
@@ -261,7 +251,7 @@ def build_application(
     # Before signing: admins' commands and buttons must reach their handlers first.
     admin.register(application, settings.admin_ids, admin_commands)
     broadcast.register(application, settings)
-    signing.register(application, service)
+    signing.register(application)
     share.register(application)
     throttle.register(
         application, per_second=settings.user_rate_limit, burst=settings.user_rate_burst

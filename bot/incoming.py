@@ -84,7 +84,6 @@ def private_chat_of(update: Update) -> int | None:
     return chat.id if chat is not None and chat.type == ChatType.PRIVATE else None
 
 
-WEBHOOK_REPLIES_KEY = "webhook_replies"
 JSONMethod = dict[str, Any]
 
 

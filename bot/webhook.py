@@ -21,9 +21,10 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.app import SERVICE_KEY, STORAGE_KEY, start_application, stop_application
+from bot.app import start_application, stop_application
+from bot.context import Services
 from bot.features import once
-from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, trim_update
+from bot.incoming import WebhookReplies, trim_update
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class WebhookServer:
         self.secret = settings.webhook_secret_or_raise()
         self.draining = False
         self.replies = WebhookReplies()
-        application.bot_data[WEBHOOK_REPLIES_KEY] = self.replies
+        self.services: Services = application.bot_data
+        self.services.webhook_replies = self.replies
         self.web_app = web.Application(client_max_size=MAX_UPDATE_BYTES)
         self.web_app.router.add_post(webhook_path(settings), self.on_update)
         self.web_app.router.add_get(HEALTH_PATH, self.on_health)
@@ -78,9 +80,9 @@ class WebhookServer:
         return web.Response(status=200)
 
     async def on_health(self, request: web.Request) -> web.Response:
-        service = self.application.bot_data[SERVICE_KEY]
+        service = self.services.journeys
         try:
-            total = await self.application.bot_data[STORAGE_KEY].total(service.petition.id)
+            total = await self.services.storage.total(service.petition.id)
         except Exception as error:  # any database failure means "not healthy"
             log.warning("health check failed: %s", error)
             return web.json_response({"status": "database unavailable"}, status=503)

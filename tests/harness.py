@@ -10,7 +10,7 @@ from typing import Any
 
 from telegram.ext import Application
 
-from bot.app import STORAGE_KEY, build_application, start_application, stop_application
+from bot.app import build_application, start_application, stop_application
 from bot.clock import Clock
 from bot.petition import Petition
 from bot.settings import Settings
@@ -57,7 +57,7 @@ class BotInstance:
     @property
     def storage(self) -> Storage:
         assert self.application is not None
-        return self.application.bot_data[STORAGE_KEY]
+        return self.application.bot_data.storage
 
     async def start(self) -> BotInstance:
         storage = open_storage(self.settings.database_url)
@@ -121,7 +121,7 @@ class WebhookBotInstance:
     @property
     def storage(self) -> Storage:
         assert self.webhook is not None
-        return self.webhook.application.bot_data[STORAGE_KEY]
+        return self.webhook.application.bot_data.storage
 
     async def start(self) -> WebhookBotInstance:
         storage = open_storage(self.settings.database_url)

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.features.admin import COMMANDS_KEY
 from bot.petition import Petition
 from storage import open_storage
 from tests.fakes import FakeBotAPI
@@ -93,7 +92,7 @@ async def test_admin_menu_only_in_the_admins_chat(server: FakeBotAPI, bot: BotIn
 async def test_every_admin_command_is_invisible_to_others(
     server: FakeBotAPI, bot: BotInstance
 ) -> None:
-    commands = sorted(bot.application.bot_data[COMMANDS_KEY])  # type: ignore[union-attr]
+    commands = sorted(bot.application.bot_data.admin_commands)  # type: ignore[union-attr]
     assert {"stats", "export", "report", "broadcast", "broadcast_status", "broadcast_stop"} <= set(
         commands
     )

@@ -18,7 +18,6 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from bot.features.admin import COMMANDS_KEY
 from bot.features.exports import CSV_ENCODING, EXPORT_COLUMNS, REPORT_COLUMNS, Exports
 from bot.petition import Petition
 from storage.base import Storage
@@ -268,7 +267,7 @@ async def test_a_large_petition_exports_every_row(server: FakeBotAPI, bot: BotIn
     assert "20,000 rows" in (document.caption or "")
 
     # Above Telegram's upload limit the same table goes as a zip, or as zip parts.
-    commands = bot.application.bot_data[COMMANDS_KEY]  # type: ignore[union-attr]
+    commands = bot.application.bot_data.admin_commands  # type: ignore[union-attr]
     size = len(document.data)
     commands["export"] = Exports(SecretStr(SECRET), upload_limit=size // 2).export
     await admin.send("/export", timeout=60)

@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from bot.app import PUBLIC_RUNNER_KEY
 from bot.chart import METADATA_KEY
 from bot.petition import Petition
 from bot.public import bound_port
@@ -34,7 +33,7 @@ async def bot(
 
 
 def signature(bot: BotInstance, user_id: int, **overrides: object) -> SignatureRequest:
-    now = bot.application.bot_data["journey_service"].clock()  # type: ignore[union-attr]
+    now = bot.application.bot_data.journeys.clock()  # type: ignore[union-attr]
     return signature_request(bot.petition.id, user_id, **{"signed_at": now, **overrides})
 
 
@@ -115,7 +114,7 @@ async def test_the_bot_serves_its_public_count(
     server: FakeBotAPI, database_url: str, petition: Petition
 ) -> None:
     async with BotInstance(server, database_url, petition, public_port=0) as instance:
-        runner = instance.application.bot_data[PUBLIC_RUNNER_KEY]  # type: ignore[union-attr]
+        runner = instance.application.bot_data.public_runner  # type: ignore[union-attr]
         await instance.storage.sign(signature(instance, 31, country="CA"), SIGNED)
         url = f"http://127.0.0.1:{bound_port(runner)}"
         async with aiohttp.ClientSession() as session:

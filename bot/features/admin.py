@@ -20,19 +20,16 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     TypeHandler,
     filters,
 )
 
-from bot.features.signing import STORAGE_KEY, quick_language, service_of
+from bot.context import Context
 from bot.i18n import Translator, translator
 from bot.menus import admin_command_list, command_list
 from bot.service import JourneyService
 from storage.base import Storage
 
-ADMIN_IDS_KEY = "admin_ids"
-COMMANDS_KEY = "admin_commands"
 AUDIT_GROUP = -1
 MAX_GOAL = 1_000_000_000
 MAX_AUDIT_DETAIL = 200
@@ -49,7 +46,7 @@ class AdminRequest:
     t: Translator
     service: JourneyService
     storage: Storage
-    context: ContextTypes.DEFAULT_TYPE
+    context: Context
 
 
 AdminCommand = Callable[[AdminRequest], Awaitable[None]]
@@ -68,16 +65,16 @@ def _text_after_command(message: Message) -> str:
     return re.sub(r"^/\S*\s*", "", message.text_html or "", count=1).strip()
 
 
-async def audit_refused(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def audit_refused(update: Update, context: Context) -> None:
     """A non-admin tried an admin command: note it, then let the usual answer follow."""
     command = _command_of(update)
     user = update.effective_user
-    if command is None or user is None or command[0] not in context.bot_data[COMMANDS_KEY]:
+    if command is None or user is None or command[0] not in context.bot_data.admin_commands:
         return
-    if user.id in context.bot_data[ADMIN_IDS_KEY]:
+    if user.id in context.bot_data.admin_ids:
         return
-    service = service_of(context)
-    storage: Storage = context.bot_data[STORAGE_KEY]
+    service = context.bot_data.journeys
+    storage = context.bot_data.storage
     await storage.audit(
         service.petition.id,
         user.id,
@@ -88,17 +85,17 @@ async def audit_refused(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     )
 
 
-async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_admin_command(update: Update, context: Context) -> None:
     command = _command_of(update)
     message = update.message
     if command is None or message is None or message.from_user is None:
         return
     name, arguments = command
-    handler: AdminCommand | None = context.bot_data[COMMANDS_KEY].get(name)
+    handler: AdminCommand | None = context.bot_data.admin_commands.get(name)
     if handler is None:
         return
-    service = service_of(context)
-    storage: Storage = context.bot_data[STORAGE_KEY]
+    service = context.bot_data.journeys
+    storage = context.bot_data.storage
     await storage.audit(
         service.petition.id,
         message.from_user.id,
@@ -113,7 +110,7 @@ async def on_admin_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             admin_id=message.from_user.id,
             arguments=arguments,
             text=_text_after_command(message),
-            t=translator(quick_language(context, message.from_user)),
+            t=translator(context.bot_data.quick_language(message.from_user)),
             service=service,
             storage=storage,
             context=context,
@@ -160,7 +157,7 @@ PETITION_COMMANDS: dict[str, AdminCommand] = {"goal": set_goal, "pause": pause, 
 async def publish_admin_menus(application: Application, default_language: str) -> None:
     """Admins see their commands in their own chat's menu; nobody else does."""
     commands = command_list(default_language) + admin_command_list(default_language)
-    for admin_id in application.bot_data[ADMIN_IDS_KEY]:
+    for admin_id in application.bot_data.admin_ids:
         # Telegram knows no chat with an admin who has not started the bot yet.
         with contextlib.suppress(TelegramError):
             await application.bot.set_my_commands(commands, scope=BotCommandScopeChat(admin_id))
@@ -191,11 +188,11 @@ def register(
     commands: Mapping[str, AdminCommand],
 ) -> None:
     """Register before the signing handlers: admins' commands must reach this module first."""
-    application.bot_data[ADMIN_IDS_KEY] = admin_ids
-    application.bot_data[COMMANDS_KEY] = {**PETITION_COMMANDS, **commands}
+    application.bot_data.admin_ids = admin_ids
+    application.bot_data.admin_commands = {**PETITION_COMMANDS, **commands}
     application.add_handler(TypeHandler(Update, audit_refused), group=AUDIT_GROUP)
     if admin_ids:
         admins_only = filters.ChatType.PRIVATE & filters.User(list(admin_ids))
         application.add_handler(
-            CommandHandler(list(application.bot_data[COMMANDS_KEY]), on_admin_command, admins_only)
+            CommandHandler(list(application.bot_data.admin_commands), on_admin_command, admins_only)
         )

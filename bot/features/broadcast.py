@@ -45,16 +45,15 @@ from telegram import (
 )
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
-from telegram.ext import Application, ContextTypes, ExtBot
+from telegram.ext import Application, ExtBot
 
+from bot.context import Context, Services
 from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
 from bot.features.once import new_owner
-from bot.features.signing import SERVICE_KEY, STORAGE_KEY, quick_language, service_of
 from bot.i18n import Translator, resolve_language, translator
 from bot.incoming import pressed_message
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.screens import plain_text, visible_length
-from bot.service import JourneyService
 from bot.settings import Settings
 from bot.telegram_io import pseudonym
 from storage.base import Storage
@@ -63,8 +62,6 @@ from storage.records import Broadcast, BroadcastState, Delivery
 log = logging.getLogger(__name__)
 
 BUTTON_PREFIX = "bc"
-SENDER_KEY = "broadcast_sender"
-RATE_KEY = "broadcast_rate"
 # A sender renews its lease every batch (and every third of it while sending); another
 # instance takes over only once it has run out. Tests shorten it to simulate a crash quickly.
 LEASE = timedelta(seconds=60)
@@ -274,19 +271,19 @@ def parse_button(data: str) -> tuple[str, int] | None:
     return parts[1], int(parts[2])
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: Context) -> None:
     """Send or Cancel, pressed by an admin (`AdminButtonHandler` lets no one else through)."""
     query = update.callback_query
     if query is None:
         return
-    t = translator(quick_language(context, query.from_user))
+    t = translator(context.bot_data.quick_language(query.from_user))
     parsed = parse_button(query.data or "")
     if parsed is None:
         await _answer(query, t.gettext("This button is no longer valid."))
         return
     action, broadcast_id = parsed
-    service = service_of(context)
-    storage: Storage = context.bot_data[STORAGE_KEY]
+    service = context.bot_data.journeys
+    storage = context.bot_data.storage
     await storage.audit(
         service.petition.id,
         query.from_user.id,
@@ -307,7 +304,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _start(
     query: CallbackQuery,
-    context: ContextTypes.DEFAULT_TYPE,
+    context: Context,
     t: Translator,
     storage: Storage,
     draft: Broadcast,
@@ -323,7 +320,7 @@ async def _start(
     ):
         await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
         return
-    sender: BroadcastSender | None = context.bot_data.get(SENDER_KEY)
+    sender = context.bot_data.broadcast_sender
     if sender is not None:
         sender.wake()  # start now rather than at the next poll
     expected = (await storage.overview(draft.petition_id)).opted_in
@@ -737,32 +734,33 @@ class BroadcastSender:
 def register(application: Application, settings: Settings) -> None:
     """Add the Send/Cancel buttons. Call before `signing.register`: group 0 is first come,
     first served, and the signing handlers take every button press."""
-    application.bot_data[RATE_KEY] = settings.broadcast_rate
     application.add_handler(AdminButtonHandler(BUTTON_PREFIX, on_button, settings.admin_ids))
 
 
 async def start_sender(application: Application) -> None:
     """From post_init, once storage is open: also resumes a broadcast a crash interrupted."""
-    service: JourneyService = application.bot_data[SERVICE_KEY]
+    services: Services = application.bot_data
+    service = services.journeys
     petition = service.petition
     sender = BroadcastSender(
         application.bot,
-        application.bot_data[STORAGE_KEY],
+        services.storage,
         petition.id,
         clock=service.clock,
         language=resolve_language(None, None, petition.default_language),
-        rate=application.bot_data[RATE_KEY],
+        rate=services.settings.broadcast_rate,
         lease=LEASE,
         poll_interval=POLL_SECONDS,
         is_running=lambda: application.running,
         gate=getattr(application.bot.rate_limiter, "broadcast_gate", None),
     )
-    application.bot_data[SENDER_KEY] = sender
+    services.broadcast_sender = sender
     sender.start()
 
 
 async def stop_sender(application: Application) -> None:
     """From post_shutdown, before storage closes."""
-    sender: BroadcastSender | None = application.bot_data.pop(SENDER_KEY, None)
+    services: Services = application.bot_data
+    sender, services.broadcast_sender = services.broadcast_sender, None
     if sender is not None:
         await sender.stop()

@@ -16,16 +16,15 @@ from collections.abc import Callable
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes
+from telegram.ext import Application
 
-from bot.features.signing import quick_language
+from bot.context import Context
 from bot.i18n import translator
 from bot.incoming import private_chat_of
 from bot.telegram_io import pseudonym
 
 log = logging.getLogger(__name__)
 
-ALERTS_KEY = "error_alerts"
 ALERT_INTERVAL = 600.0
 
 
@@ -65,20 +64,20 @@ def describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}{where}"
 
 
-async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_error(update: object, context: Context) -> None:
     user = update.effective_user if isinstance(update, Update) else None
     log.error(
         "unhandled error for user %s",
         pseudonym(user.id if user else None),
         exc_info=context.error,
     )
-    await _alert_admins(context, quick_language(context, None))
+    await _alert_admins(context, context.bot_data.quick_language(None))
     if not isinstance(update, Update):
         return
     chat_id = private_chat_of(update)
     if chat_id is None:
         return
-    text = translator(quick_language(context, user)).gettext(
+    text = translator(context.bot_data.quick_language(user)).gettext(
         "Sorry, something went wrong on our side. Please try again in a moment: "
         "your answers so far are saved."
     )
@@ -88,10 +87,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.warning("could not tell user %s about the error", pseudonym(user.id if user else None))
 
 
-async def _alert_admins(context: ContextTypes.DEFAULT_TYPE, language: str) -> None:
-    alerts: AdminAlerts | None = context.bot_data.get(ALERTS_KEY)
+async def _alert_admins(context: Context, language: str) -> None:
+    alerts = context.bot_data.alerts
     kind = describe(context.error)
-    if alerts is None or not alerts.admin_ids or not alerts.due(kind):
+    if not alerts.admin_ids or not alerts.due(kind):
         return
     text = (
         translator(language)
@@ -107,5 +106,5 @@ async def _alert_admins(context: ContextTypes.DEFAULT_TYPE, language: str) -> No
 
 
 def register(application: Application, admin_ids: frozenset[int]) -> None:
-    application.bot_data[ALERTS_KEY] = AdminAlerts(admin_ids)
+    application.bot_data.alerts = AdminAlerts(admin_ids)
     application.add_error_handler(on_error)

@@ -6,19 +6,19 @@ import contextlib
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, filters
+from telegram.ext import Application, CommandHandler, filters
 
-from bot.features.signing import quick_language, service_of
+from bot.context import Context
 from bot.i18n import translator
 
 
-async def on_group_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_group_start(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    service = service_of(context)
+    service = context.bot_data.journeys
     user = update.effective_user
-    language = quick_language(context, user)
+    language = context.bot_data.quick_language(user)
     t = translator(language)
     title = service.petition.text_for(language).title
     text = t.gettext("To read and sign <b>{title}</b>, open a private chat with me.").format(

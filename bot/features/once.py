@@ -20,17 +20,12 @@ import uuid
 from datetime import timedelta
 
 from telegram import Update
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.features.signing import SERVICE_KEY, STORAGE_KEY
+from bot.context import Context, Services
 from bot.inbox import DoneMarks, Inbox
-from storage.base import Storage
 from storage.records import Claim
 
-OWNER_KEY = "update_owner"
-INBOX_KEY = "inbox"
-DONE_MARKS_KEY = "done_marks"
-BUSY_UPDATES_KEY = "busy_updates"
 LEASE = timedelta(seconds=60)
 FIRST_GROUP, LAST_GROUP = -2, 100
 
@@ -41,53 +36,56 @@ def new_owner() -> str:
 
 
 async def claim(application: Application, update: Update) -> Claim:
-    storage: Storage = application.bot_data[STORAGE_KEY]
-    now = application.bot_data[SERVICE_KEY].clock()
-    return await storage.claim_update(
+    services: Services = application.bot_data
+    now = services.journeys.clock()
+    return await services.storage.claim_update(
         application.bot.id,
         update.update_id,
-        owner=application.bot_data[OWNER_KEY],
+        owner=services.update_owner,
         now=now,
         lease_until=now + LEASE,
     )
 
 
-async def claim_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def claim_or_stop(update: Update, context: Context) -> None:
     claimed = await claim(context.application, update)
     if claimed is Claim.OWNED:
         return
     if claimed is Claim.BUSY:
         # The webhook endpoint answers 503, so Telegram retries it later (here or elsewhere);
         # if the instance working on it dies, that retry is processed.
-        context.bot_data[BUSY_UPDATES_KEY].add(update.update_id)
+        context.bot_data.busy_updates.add(update.update_id)
     raise ApplicationHandlerStop  # a copy of an update that is done or in progress
 
 
 def was_busy(application: Application, update: Update) -> bool:
     """Whether this update was found in progress on another instance (and so not handled)."""
-    busy: set[int] = application.bot_data[BUSY_UPDATES_KEY]
+    busy = application.bot_data.busy_updates
     if update.update_id in busy:
         busy.discard(update.update_id)
         return True
     return False
 
 
-async def mark_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def mark_done(update: Update, context: Context) -> None:
     # Written a moment later, together with the other updates finished meanwhile. Telegram may
     # have its answer by then: a copy arriving in that moment finds the update still claimed
     # (and is answered 503, to come back later), so it is never handled twice.
-    done_marks: DoneMarks = context.bot_data[DONE_MARKS_KEY]
+    done_marks = context.bot_data.done_marks
+    assert done_marks is not None  # registered in webhook mode only
     done_marks.add(update.update_id)
 
 
-async def take_or_stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    inbox: Inbox = context.bot_data[INBOX_KEY]
+async def take_or_stop(update: Update, context: Context) -> None:
+    inbox = context.bot_data.inbox
+    assert inbox is not None  # registered in polling mode only
     if not inbox.take(update.update_id):
         raise ApplicationHandlerStop  # a copy of an update received before
 
 
-async def finish_in_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    inbox: Inbox = context.bot_data[INBOX_KEY]
+async def finish_in_inbox(update: Update, context: Context) -> None:
+    inbox = context.bot_data.inbox
+    assert inbox is not None
     inbox.finish(update.update_id)
 
 
@@ -96,15 +94,15 @@ def register(
 ) -> None:
     """`inbox`: polling's; None in webhook mode, where claims go through storage and
     `done_marks` writes the updates finished."""
+    services: Services = application.bot_data
     if inbox is not None:
-        application.bot_data[INBOX_KEY] = inbox
+        services.inbox = inbox
         application.add_handler(TypeHandler(Update, take_or_stop), group=FIRST_GROUP)
         application.add_handler(TypeHandler(Update, finish_in_inbox), group=LAST_GROUP)
         return
     if done_marks is None:
         raise ValueError("webhook mode needs done_marks")
-    application.bot_data[DONE_MARKS_KEY] = done_marks
-    application.bot_data[OWNER_KEY] = new_owner()
-    application.bot_data[BUSY_UPDATES_KEY] = set()
+    services.done_marks = done_marks
+    services.update_owner = new_owner()
     application.add_handler(TypeHandler(Update, claim_or_stop), group=FIRST_GROUP)
     application.add_handler(TypeHandler(Update, mark_done), group=LAST_GROUP)

@@ -21,9 +21,9 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes, InlineQueryHandler
+from telegram.ext import Application, InlineQueryHandler
 
-from bot.features.signing import service_of
+from bot.context import Context
 from bot.i18n import resolve_language, translator
 from bot.screens import (
     Screen,
@@ -47,11 +47,11 @@ def start_link(bot_username: str) -> str:
     return f"https://t.me/{bot_username}?start"
 
 
-async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_inline_query(update: Update, context: Context) -> None:
     query = update.inline_query
     if query is None:
         return
-    service = service_of(context)
+    service = context.bot_data.journeys
     results: list[InlineQueryResultArticle] = []
     if not query.offset:  # one card, no further pages: a scroll asks for nothing more
         record = await service.storage.load(service.petition.id, query.from_user.id)

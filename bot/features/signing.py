@@ -7,33 +7,16 @@ import contextlib
 
 from telegram import CallbackQuery, Update, User
 from telegram.error import TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
+from bot.context import Context
 from bot.flow import Command, Event, Pressed, Typed
-from bot.i18n import SOURCE_LANGUAGE, resolve_language
-from bot.incoming import WEBHOOK_REPLIES_KEY, WebhookReplies, pressed_message
-from bot.service import JourneyService, Supporter
+from bot.incoming import pressed_message
+from bot.service import Supporter
 from bot.telegram_io import show_screen
 
-SERVICE_KEY = "journey_service"
-STORAGE_KEY = "storage"
 MAX_COMMAND_LENGTH = 32
 MAX_PAYLOAD_LENGTH = 64  # Telegram's limit for /start deep-link payloads
-
-
-def service_of(context: ContextTypes.DEFAULT_TYPE) -> JourneyService:
-    return context.bot_data[SERVICE_KEY]
-
-
-def quick_language(context: ContextTypes.DEFAULT_TYPE, user: User | None) -> str:
-    """The user's language without a database read: Telegram's language, else the default.
-
-    For answers given before (or instead of) loading the supporter's journey, where their
-    stored /language choice is not at hand: notes from the rate limit, errors, groups, admins.
-    """
-    service: JourneyService | None = context.bot_data.get(SERVICE_KEY)
-    default = service.petition.default_language if service else SOURCE_LANGUAGE
-    return resolve_language(None, user.language_code if user else None, default)
 
 
 def supporter_of(user: User) -> Supporter:
@@ -51,7 +34,7 @@ def decode_text(text: str, bot_username: str) -> Event | None:
     return Command(name.casefold()[:MAX_COMMAND_LENGTH], payload.strip()[:MAX_PAYLOAD_LENGTH])
 
 
-async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_private_message(update: Update, context: Context) -> None:
     message = update.message
     if message is None or message.from_user is None:
         return
@@ -59,7 +42,7 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     event = decode_text(message.text or "", context.bot.username or "")
     if event is None:
         return
-    service = service_of(context)
+    service = context.bot_data.journeys
     user_id = message.from_user.id
     screen = await service.handle(supporter_of(message.from_user), event)
     await show_screen(
@@ -67,11 +50,11 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
     )
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_button(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is None:
         return
-    replies: WebhookReplies | None = context.bot_data.get(WEBHOOK_REPLIES_KEY)
+    replies = context.bot_data.webhook_replies
     if replies is not None and replies.offer(
         update.update_id, "answerCallbackQuery", callback_query_id=query.id
     ):
@@ -82,7 +65,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         pressed = pressed_message(query)
         if pressed is None or not pressed.in_private_chat:
             return  # a button on an inline-mode or group message: nothing to do here
-        service = service_of(context)
+        service = context.bot_data.journeys
         screen = await service.handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
@@ -108,8 +91,7 @@ async def _answer_quietly(query: CallbackQuery) -> None:
         await query.answer()
 
 
-def register(application: Application, service: JourneyService) -> None:
-    application.bot_data[SERVICE_KEY] = service
+def register(application: Application) -> None:
     private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     application.add_handler(MessageHandler(private, on_private_message))
     application.add_handler(CallbackQueryHandler(on_button))

@@ -17,7 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.chart import signatures_chart
-from bot.features.admin import ADMIN_IDS_KEY, AdminCommand, AdminRequest
+from bot.features.admin import AdminCommand, AdminRequest
 from bot.flow import FUNNEL_STAGES
 from bot.i18n import Translator, resolve_language, translator
 from bot.petition import Petition
@@ -189,7 +189,7 @@ def milestone_notifier(
     async def tell_admins(mark: int, total: int) -> None:
         storage: Storage = service.storage
         petition = service.petition
-        for admin_id in application.bot_data[ADMIN_IDS_KEY]:
+        for admin_id in application.bot_data.admin_ids:
             record = await storage.load(petition.id, admin_id)
             goal_before = petition.with_live(record.goal, None).goal_for(mark - 1)
             language = resolve_language(record.language, None, petition.default_language)

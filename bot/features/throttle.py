@@ -18,9 +18,9 @@ from enum import Enum
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
+from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
-from bot.features.signing import quick_language
+from bot.context import Context
 from bot.i18n import translator
 
 THROTTLE_GROUP = -3
@@ -78,20 +78,20 @@ class Throttle:
         return Verdict.WARN
 
 
-THROTTLE_KEY = "throttle"
-
-
-async def throttle_updates(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def throttle_updates(update: Update, context: Context) -> None:
     user = update.effective_user
     if user is None:
         return
-    verdict = context.bot_data[THROTTLE_KEY].check(user.id)
+    throttle = context.bot_data.throttle
+    if throttle is None:
+        return
+    verdict = throttle.check(user.id)
     if verdict is Verdict.ALLOW:
         return
     query = update.callback_query
     text = None
     if verdict is Verdict.WARN:
-        t = translator(quick_language(context, user))
+        t = translator(context.bot_data.quick_language(user))
         text = t.gettext("You are going a little fast. Please wait a few seconds, then go on.")
     with contextlib.suppress(TelegramError):
         if query is not None:
@@ -105,5 +105,5 @@ def register(application: Application, *, per_second: float, burst: int) -> None
     """`per_second` 0 turns the limit off."""
     if per_second <= 0:
         return
-    application.bot_data[THROTTLE_KEY] = Throttle(per_second=per_second, burst=burst)
+    application.bot_data.throttle = Throttle(per_second=per_second, burst=burst)
     application.add_handler(TypeHandler(Update, throttle_updates), group=THROTTLE_GROUP)

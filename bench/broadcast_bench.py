@@ -29,7 +29,7 @@ from telegram.ext import ExtBot
 from bench.journeys import _control, _process
 from bench.storage_bench import BULK_USER_BASE, PETITION, _sqlite_bulk
 from bot.app import limits_of
-from bot.features.broadcast import BroadcastSender
+from bot.broadcasting import BroadcastSender
 from bot.ratelimit import BroadcastGate, PacingRateLimiter
 from bot.request import AiohttpRequest
 from bot.settings import Settings

@@ -12,6 +12,7 @@ from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Up
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
+from bot import broadcasting
 from bot.clock import Clock, utc_now
 from bot.context import CONTEXT_TYPES, Services
 from bot.features import (
@@ -67,7 +68,7 @@ async def _post_init(application: Application) -> None:
         replayed = await services.inbox.replay_unfinished(application)
         if replayed:
             log.info("replaying %d updates received before a restart", replayed)
-    await broadcast.start_sender(application)
+    await broadcasting.start_sender(application)
     settings = services.settings
     if services.public_counts is not None and settings.public_port is not None:
         services.public_runner = await serve_public_counts(
@@ -82,7 +83,7 @@ async def _post_init(application: Application) -> None:
 
 async def _post_shutdown(application: Application) -> None:
     services: Services = application.bot_data
-    await broadcast.stop_sender(application)
+    await broadcasting.stop_sender(application)
     housekeeping, services.housekeeping = services.housekeeping, None
     if housekeeping is not None:
         housekeeping.cancel()

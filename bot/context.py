@@ -18,8 +18,8 @@ from bot.i18n import SOURCE_LANGUAGE, resolve_language
 if TYPE_CHECKING:  # the features import this module: only their types are needed here
     from aiohttp import web
 
+    from bot.broadcasting import BroadcastSender
     from bot.features.admin import AdminCommand
-    from bot.features.broadcast import BroadcastSender
     from bot.features.errors import AdminAlerts
     from bot.features.throttle import Throttle
     from bot.inbox import DoneMarks, Inbox

@@ -18,13 +18,8 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.features.broadcast import (
-    BroadcastSender,
-    duration_text,
-    excerpt,
-    figures,
-    parse_button,
-)
+from bot.broadcasting import BroadcastSender, duration_text, excerpt, figures
+from bot.features.broadcast import parse_button
 from bot.i18n import translator
 from bot.ratelimit import retry_seconds
 from storage.base import Storage

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.features import broadcast
+from bot import broadcasting
 from bot.petition import Petition
 from storage.base import Storage
 from storage.records import BroadcastState, Delivery, Journey, Step
@@ -34,8 +34,8 @@ SUPPORTERS = range(900_001, 900_006)
 @pytest.fixture(autouse=True)
 def quick_sender(monkeypatch: pytest.MonkeyPatch) -> None:
     """Quick polls and a short lease, so takeovers happen within a test's patience."""
-    monkeypatch.setattr(broadcast, "POLL_SECONDS", 0.1)
-    monkeypatch.setattr(broadcast, "LEASE", timedelta(seconds=1))
+    monkeypatch.setattr(broadcasting, "POLL_SECONDS", 0.1)
+    monkeypatch.setattr(broadcasting, "LEASE", timedelta(seconds=1))
 
 
 @pytest.fixture
@@ -287,8 +287,8 @@ async def test_sending_keeps_to_the_rate(
 async def test_broadcast_stop_stops_it_promptly(
     server: FakeBotAPI, database_url: str, petition: Petition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(broadcast, "MIN_BATCH", 5)
-    monkeypatch.setattr(broadcast, "BATCH_SECONDS", 0.1)  # batches of 5: stops within 5
+    monkeypatch.setattr(broadcasting, "MIN_BATCH", 5)
+    monkeypatch.setattr(broadcasting, "BATCH_SECONDS", 0.1)  # batches of 5: stops within 5
     async with BotInstance(server, database_url, petition, admin_ids=ADMINS) as bot:
         await _stop_midway(server, bot)
 
@@ -366,7 +366,7 @@ async def test_a_crashed_sender_is_taken_over_and_nobody_gets_it_twice(
 async def test_a_restart_hands_the_broadcast_on_at_once(
     server: FakeBotAPI, database_url: str, petition: Petition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(broadcast, "LEASE", timedelta(minutes=10))  # only a handover helps
+    monkeypatch.setattr(broadcasting, "LEASE", timedelta(minutes=10))  # only a handover helps
     recipients = range(940_001, 940_041)
     async with BotInstance(server, database_url, petition, admin_ids=ADMINS) as first:
         await add_signers(server, first.storage, petition, recipients)

@@ -99,8 +99,13 @@ class WebhookReplies:
     def __init__(self) -> None:
         self._slots: dict[int, JSONMethod | None] = {}
 
-    def open(self, update_id: int) -> None:
+    def open(self, update_id: int) -> bool:
+        """Open the update's slot; False if a copy of it being handled already has it open
+        (only the opener takes what is offered)."""
+        if update_id in self._slots:
+            return False
         self._slots[update_id] = None
+        return True
 
     def offer(self, update_id: int, method: str, **parameters: object) -> bool:
         """Whether the method will ride on this update's answer (else: make the call)."""

@@ -65,14 +65,14 @@ class WebhookServer:
         except (ValueError, TypeError, KeyError):
             return web.Response(status=400, text="not an update")
         application = self.application
-        self.replies.open(update.update_id)
+        opened = self.replies.open(update.update_id)
         try:
             # The handlers rate-limit, claim (once per update across instances) and handle it.
             await application.update_processor.process_update(
                 update, application.process_update(update)
             )
         finally:
-            method = self.replies.take(update.update_id)
+            method = self.replies.take(update.update_id) if opened else None
         if once.was_busy(application, update):
             return web.Response(status=503, text="being processed elsewhere")
         if method is not None:  # Telegram makes this call for us

@@ -88,7 +88,8 @@ def test_anything_but_an_update_object_is_left_for_the_caller_to_refuse() -> Non
 def test_one_method_may_ride_on_a_webhook_answer() -> None:
     replies = WebhookReplies()
     assert not replies.offer(1, "answerCallbackQuery", callback_query_id="q")  # not expected
-    replies.open(1)
+    assert replies.open(1)
+    assert not replies.open(1)  # a copy arriving meanwhile does not take the slot over
     assert replies.offer(1, "answerCallbackQuery", callback_query_id="q")
     assert not replies.offer(1, "answerCallbackQuery", callback_query_id="other")  # taken
     assert replies.take(1) == {"method": "answerCallbackQuery", "callback_query_id": "q"}

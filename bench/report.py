@@ -545,8 +545,10 @@ def readme_section(document: dict[str, Any], rows: list[dict[str, str]]) -> str:
         "",
         "`python -m bench --quick` runs everything small in about a minute; `python -m bench` "
         "is the full run (about half an hour, most of it filling 10M signatures). Name "
-        "benchmarks to run only those: `journeys baseline floor storage memory broadcast "
-        "profile`. Figures land in `bench/results/latest.json`.",
+        "benchmarks to run only those: `journeys limits baseline floor storage memory "
+        "broadcast profile`; the memory figure to a million supporters is "
+        "`python -m bench memory --memory-checkpoints 10000,250000,500000,1000000` (about "
+        "35 minutes). Figures land in `bench/results/latest.json`.",
         "",
     ]
     return "\n".join(parts)

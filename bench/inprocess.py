@@ -20,6 +20,7 @@ from bench.transport import TOKEN, InstantTransport, message_update, press_updat
 from bot.app import build_application, start_application, stop_application
 from bot.inbox import Inbox
 from bot.petition import Petition
+from bot.ptb_seam import swap_requests
 from bot.settings import Settings
 from storage import open_storage
 
@@ -75,7 +76,7 @@ class InProcessBot:
         application = build_application(self.settings, storage, self.petition, tune_gc=self.tune_gc)
         # The bench's seam: swap the HTTP request objects for the in-memory transport before
         # initialize() opens them (the AiohttpRequest instances are then never used).
-        application.bot._request = (self.transport, self.transport)  # type: ignore[attr-defined]
+        swap_requests(application.bot, self.transport)
         count_processed(application)
         self.application = application
         await start_application(application, polling_timeout=None)

@@ -12,8 +12,9 @@ import itertools
 import json
 from typing import Any
 
-from telegram._utils.types import ODVInput
 from telegram.request import BaseRequest, RequestData
+
+from bot.ptb_seam import ODVInput
 
 BOT_ID = 123456
 TOKEN = f"{BOT_ID}:BENCH-TOKEN"

@@ -33,10 +33,11 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from telegram._utils.types import JSONDict
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
+
+from bot.ptb_seam import JSONDict
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import aiohttp
 import orjson
-from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.ptb_seam import DefaultValue, JSONDict, ODVInput
 
 
 class AiohttpRequest(BaseRequest):

@@ -8,10 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Bot
-from telegram._utils.defaultvalue import DEFAULT_NONE
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import ExtBot
 
+from bot.ptb_seam import DEFAULT_NONE, post_without_parsing
 from bot.ratelimit import CallKind, deliver_or_park
 from bot.screens import Button, Screen
 
@@ -38,21 +37,8 @@ def _button(button: Button) -> dict[str, str | None]:
     return {"text": button.text, "callback_data": button.data}
 
 
-def _screen_marker(bot: Bot) -> dict[str, object] | None:
-    """PTB's way of telling our rate limiter that a call is a supporter's screen."""
-    if not isinstance(bot, ExtBot) or bot.rate_limiter is None:
-        return None
-    return ExtBot._merge_api_rl_kwargs({}, CallKind.SCREEN)
-
-
 async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -> None:
-    """Send or edit, without turning Telegram's reply into a PTB Message.
-
-    The typed methods (`send_message`, `edit_message_text`) parse every reply into a Message,
-    the largest single CPU cost of a step, for a reply nothing here reads. `Bot._post` is what
-    they call underneath: the Defaults (HTML, no link previews) still apply, the rate limiter
-    and PTB's error mapping too.
-    """
+    """Send or edit, without turning Telegram's reply into a PTB Message (bot.ptb_seam)."""
     data: dict[str, object] = {
         **target,
         "text": screen.text,
@@ -60,7 +46,7 @@ async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -
         "parse_mode": DEFAULT_NONE,
         "link_preview_options": DEFAULT_NONE,
     }
-    await bot._post(endpoint, data, api_kwargs=_screen_marker(bot))
+    await post_without_parsing(bot, endpoint, data, rate_limit_args=CallKind.SCREEN)
 
 
 async def send_screen(bot: Bot, chat_id: int, screen: Screen) -> bool:

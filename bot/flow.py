@@ -294,10 +294,14 @@ def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
         return Outcome(replace(journey, step=Step.SEARCH, country_matches=()))
     elif here == Step.AGE and action in ("yes", "no"):
         old_enough = action == "yes"
-        next_step = Step.CONSENT if old_enough else Step.GUARDIAN
-        return Outcome(
-            replace(journey, step=next_step, meets_minimum_age=old_enough, guardian_consent=False)
+        answered = replace(
+            journey,
+            step=Step.CONSENT if old_enough else Step.GUARDIAN,
+            meets_minimum_age=old_enough,
+            answered_minimum_age=minimum_age(facts.petition, journey),
+            guardian_consent=False,
         )
+        return Outcome(answered)
     elif here == Step.GUARDIAN and action == "yes":
         return Outcome(replace(journey, step=Step.CONSENT, guardian_consent=True))
     elif here == Step.GUARDIAN and action == "leave":
@@ -311,17 +315,42 @@ def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
         if name is None:
             return Outcome(journey, notice=Notice.NAME_REQUIRED, notice_args=_name_limits())
         return Outcome(replace(journey, step=Step.PREVIEW, name=name))
-    elif here == Step.PREVIEW and action == "sign" and ready_to_sign(journey):
+    elif here == Step.PREVIEW and action == "sign" and ready_to_sign(journey, facts):
         return Outcome(replace(journey, step=Step.SIGNED), sign=True)
+    elif here == Step.PREVIEW and action == "sign" and _age_rule_changed(journey, facts):
+        return Outcome(replace(journey, step=Step.AGE, meets_minimum_age=None))  # ask again
     elif here in (Step.LEFT, Step.WITHDRAWN) and action == "restart":
         return Outcome(journey.restarted())
     return stale
 
 
-def ready_to_sign(journey: Journey) -> bool:
-    """Every answer the signature needs is present (a forged jump to preview cannot sign)."""
-    old_enough_or_allowed = journey.meets_minimum_age is True or journey.guardian_consent
-    return bool(journey.country and old_enough_or_allowed and journey.consent and journey.name)
+def minimum_age(petition: Petition, journey: Journey) -> int:
+    """The petition's minimum age for the supporter's country (under it: a guardian's consent)."""
+    return petition.age.minimum_for(journey.country or "")
+
+
+def _age_answer_holds(journey: Journey, facts: Facts) -> bool:
+    """The supporter answered the age question, against the rule that holds now."""
+    return journey.answered_minimum_age == minimum_age(facts.petition, journey) and (
+        journey.meets_minimum_age is True or journey.guardian_consent
+    )
+
+
+def _age_rule_changed(journey: Journey, facts: Facts) -> bool:
+    """They answered the age question, but against a rule that no longer holds for their
+    country (the petition file was edited since), or before the bot noted which rule it was."""
+    return bool(journey.country) and (
+        journey.meets_minimum_age is not None
+        and journey.answered_minimum_age != minimum_age(facts.petition, journey)
+    )
+
+
+def ready_to_sign(journey: Journey, facts: Facts) -> bool:
+    """Every answer the signature needs is present, under today's rules (a forged jump to
+    preview cannot sign, nor an age answer given against a rule that has changed)."""
+    return bool(
+        journey.country and _age_answer_holds(journey, facts) and journey.consent and journey.name
+    )
 
 
 def _name_limits() -> dict[str, str]:

@@ -13,7 +13,7 @@ from html import escape, unescape
 from urllib.parse import quote
 
 from bot.countries import country_name, flag
-from bot.flow import LANGUAGE_PREFIX, Info, Notice, suggested_name
+from bot.flow import LANGUAGE_PREFIX, Info, Notice, minimum_age, suggested_name
 from bot.i18n import Translator, available_languages, translator
 from bot.petition import Petition, PetitionFileError
 from storage.records import Journey, PersonalData, Signature, Step
@@ -253,13 +253,9 @@ def _search(journey: Journey, view: View) -> Screen:
     return Screen(body, tuple(rows))
 
 
-def _minimum_age(journey: Journey, view: View) -> int:
-    return view.petition.age.minimum_for(journey.country or "")
-
-
 def _age(journey: Journey, view: View) -> Screen:
     t = view.t
-    age = t.number(_minimum_age(journey, view))
+    age = t.number(minimum_age(view.petition, journey))
     country = escape(country_name(journey.country or "", t.language))
     body = t.gettext(
         "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
@@ -278,7 +274,7 @@ def _guardian(journey: Journey, view: View) -> Screen:
     body = t.gettext(
         "Thank you for wanting to help!\n\nBecause you are under {age}, please talk to a parent "
         "or guardian first and sign only if they agree."
-    ).format(age=t.number(_minimum_age(journey, view)))
+    ).format(age=t.number(minimum_age(view.petition, journey)))
     buttons = (
         (Button(t.gettext("My parent or guardian agrees"), "guardian:yes"),),
         (Button(t.gettext("Not now"), "guardian:leave"),),

@@ -38,6 +38,9 @@ class Journey:
     country: str | None = None
     country_matches: tuple[str, ...] = ()
     meets_minimum_age: bool | None = None
+    # The minimum age the answer above was given against (the country's rule at the time): a
+    # rule changed since (the petition file edited) asks the question again before signing.
+    answered_minimum_age: int | None = None
     guardian_consent: bool = False
     consent: bool = False
     wants_updates: bool = False

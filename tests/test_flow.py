@@ -368,3 +368,21 @@ def test_only_invisible_characters_count_as_no_text(petition: Petition) -> None:
 def test_mylink_is_information(petition: Petition) -> None:
     outcome = step(Journey(step=Step.DONE), Command("mylink"), facts(petition))
     assert (outcome.info, outcome.journey.step) == (Info.MY_LINK, Step.DONE)
+
+
+def test_signing_needs_the_age_answer_given_against_todays_rule() -> None:
+    """The flow holds the per-country age rule: an answer given against a rule that has since
+    changed (the petition file edited) is asked again, never signed on."""
+    us_at_13 = make_petition(age={"default": 16, "by_country": {"US": 13}})
+    to_preview_us = [
+        Pressed("country:pick:US") if e == Pressed("country:pick:CA") else e for e in TO_PREVIEW
+    ]
+    journey = walk(us_at_13, *to_preview_us)
+    assert (journey.step, journey.answered_minimum_age) == (Step.PREVIEW, 13)
+    us_at_16 = make_petition(age={"default": 16, "by_country": {"US": 16}})
+    outcome = step(journey, Pressed("preview:sign"), facts(us_at_16))
+    assert (outcome.journey.step, outcome.sign) == (Step.AGE, False)
+    assert step(journey, Pressed("preview:sign"), facts(us_at_13)).sign is True
+    # A journey stored before the rule was noted is asked again too.
+    older = replace(journey, answered_minimum_age=None)
+    assert step(older, Pressed("preview:sign"), facts(us_at_13)).journey.step == Step.AGE

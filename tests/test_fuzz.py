@@ -302,7 +302,7 @@ def check_outcome(before: Journey, event: Event, world: World, outcome: Any) -> 
     if outcome.sign:
         assert facts.signature is None
         assert facts.petition.closed_reason(facts.now) is None
-        assert before.step == Step.PREVIEW and ready_to_sign(before)
+        assert before.step == Step.PREVIEW and ready_to_sign(before, facts)
         assert isinstance(event, Pressed) and event.data.startswith("preview:sign")
         assert after.step == Step.SIGNED
     if outcome.withdraw:

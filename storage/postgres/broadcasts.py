@@ -5,11 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    Broadcast,
-    BroadcastState,
-    Delivery,
-)
+from storage.records import Broadcast, BroadcastState, Delivery
 from storage.rows import BROADCAST_COLUMNS
 
 

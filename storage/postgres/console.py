@@ -6,10 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    ExportRow,
-    Overview,
-)
+from storage.records import ExportRow, Overview
 from storage.rows import EXPORT_COLUMNS, export_row
 from storage.tallies import (
     TALLY_DAY,

@@ -6,9 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    Claim,
-)
+from storage.records import Claim
 
 
 class PostgresInbox(PostgresConnection):

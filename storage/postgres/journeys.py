@@ -6,13 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    Journey,
-    PersonalData,
-    Signature,
-    SignatureRequest,
-    UserRecord,
-)
+from storage.records import Journey, PersonalData, Signature, SignatureRequest, UserRecord
 from storage.rows import journey_from_row, journey_to_json
 from storage.tallies import TALLY_FUNNEL, TALLY_REFERRER
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    AuditEntry,
-)
+from storage.records import AuditEntry
 
 
 class PostgresLive(PostgresConnection):

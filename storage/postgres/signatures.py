@@ -13,12 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import (
-    Journey,
-    Signature,
-    SignatureRequest,
-    SignResult,
-)
+from storage.records import Journey, Signature, SignatureRequest, SignResult
 from storage.rows import journey_to_json, new_referral_code
 from storage.tallies import SIGNATURE_TALLIES, request_tallies, signature_tallies, tally_sources
 

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.records import (
-    Broadcast,
-    BroadcastState,
-    Delivery,
-)
+from storage.records import Broadcast, BroadcastState, Delivery
 from storage.rows import BROADCAST_COLUMNS
 from storage.sqlite.connection import SQLiteConnection, all_rows, first_row
 

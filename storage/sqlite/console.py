@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 
-from storage.records import (
-    ExportRow,
-    Overview,
-)
+from storage.records import ExportRow, Overview
 from storage.rows import EXPORT_COLUMNS, export_row
 from storage.sqlite.connection import SQLiteConnection, all_rows, first_row
 from storage.tallies import (

@@ -8,9 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from storage.records import (
-    Claim,
-)
+from storage.records import Claim
 from storage.sqlite.connection import SQLiteConnection, all_rows
 
 

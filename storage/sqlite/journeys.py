@@ -6,13 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.records import (
-    Journey,
-    PersonalData,
-    Signature,
-    SignatureRequest,
-    UserRecord,
-)
+from storage.records import Journey, PersonalData, Signature, SignatureRequest, UserRecord
 from storage.rows import journey_from_row, journey_to_json
 from storage.sqlite.connection import SQLiteConnection, first_row
 from storage.tallies import TALLY_FUNNEL, TALLY_REFERRER

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.records import (
-    AuditEntry,
-)
+from storage.records import AuditEntry
 from storage.sqlite.connection import SQLiteConnection
 
 

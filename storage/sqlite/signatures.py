@@ -6,12 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.records import (
-    Journey,
-    Signature,
-    SignatureRequest,
-    SignResult,
-)
+from storage.records import Journey, Signature, SignatureRequest, SignResult
 from storage.rows import journey_to_json, new_referral_code
 from storage.sqlite.connection import SQLiteConnection, all_rows
 from storage.sqlite.journeys import UPSERT_JOURNEY, add_tallies

@@ -59,6 +59,18 @@ class JourneyStore(Protocol):
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
         """How many signed through this supporter's link."""
 
+    async def petition_of_referral(self, referral_code: str) -> str | None:
+        """The petition a share code was given for (codes are unique across petitions)."""
+
+    async def focus(self, user_id: int) -> str | None:
+        """The petition this supporter opened last (None: they never chose one)."""
+
+    async def set_focus(self, user_id: int, petition_id: str, *, now: datetime) -> None:
+        """Their typed answers and commands go to this petition from now on."""
+
+    async def petitions_of(self, user_id: int) -> list[str]:
+        """Petitions this supporter has a journey or a signature in, by id."""
+
 
 class SignatureStore(Protocol):
     """Signatures, and the counters they move in the same transaction."""

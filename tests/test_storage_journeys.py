@@ -91,3 +91,29 @@ async def test_referral_count(storage: Storage) -> None:
     assert await storage.referral_count(PETITION, code) == 2
     await storage.withdraw(PETITION, 3)
     assert await storage.referral_count(PETITION, code) == 1
+
+
+async def test_focus_follows_the_petition_opened_last(storage: Storage) -> None:
+    assert await storage.focus(7) is None
+    await storage.set_focus(7, PETITION, now=NOW)
+    await storage.set_focus(8, "other-petition", now=NOW)
+    await storage.set_focus(7, "other-petition", now=NOW)
+    assert (await storage.focus(7), await storage.focus(8)) == ("other-petition", "other-petition")
+
+
+async def test_petitions_of_a_supporter_cover_journeys_and_signatures(storage: Storage) -> None:
+    assert await storage.petitions_of(7) == []
+    await storage.sign(request_for(7), SIGNED)
+    await storage.save_journey(
+        "b-petition", 7, Journey(step=Step.AGE), message_id=None, language=None, now=NOW
+    )
+    await storage.save_journey(
+        PETITION, 8, Journey(step=Step.AGE), message_id=None, language=None, now=NOW
+    )
+    assert await storage.petitions_of(7) == ["b-petition", PETITION]
+
+
+async def test_a_share_code_names_its_petition(storage: Storage) -> None:
+    result = await storage.sign(request_for(7), SIGNED)
+    assert await storage.petition_of_referral(result.signature.referral_code) == PETITION
+    assert await storage.petition_of_referral("nosuchcode") is None

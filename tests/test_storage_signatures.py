@@ -100,6 +100,7 @@ async def test_anonymisation_keeps_counts_and_drops_names_and_ids(storage: Stora
     for user in range(1, 8):
         when = NOW - timedelta(days=10) if user <= 5 else NOW
         await storage.sign(request_for(user, "CA" if user % 2 else "US", signed_at=when), SIGNED)
+    await storage.set_focus(6, PETITION, now=NOW)
     cutoff = NOW - timedelta(days=1)
     assert await storage.anonymize_signed_before(PETITION, cutoff, now=NOW, batch_size=2) == 5
     assert await storage.anonymize_signed_before(PETITION, cutoff, now=NOW) == 0  # idempotent
@@ -111,3 +112,4 @@ async def test_anonymisation_keeps_counts_and_drops_names_and_ids(storage: Stora
     assert [row[1] for row in rows][:5] == [""] * 5
     assert (await storage.load(PETITION, 1)).signature is None
     assert (await storage.load(PETITION, 6)).journey is None  # journeys are gone too
+    assert await storage.focus(6) is None  # and which petition they had open

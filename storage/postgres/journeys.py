@@ -93,6 +93,34 @@ class PostgresJourneys(PostgresConnection):
         )
         return total or 0
 
+    async def petition_of_referral(self, referral_code: str) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT petition_id FROM signatures WHERE referral_code = $1", referral_code
+        )
+
+    async def focus(self, user_id: int) -> str | None:
+        return await self.pool.fetchval(
+            "SELECT petition_id FROM supporter_focus WHERE user_id = $1", user_id
+        )
+
+    async def set_focus(self, user_id: int, petition_id: str, *, now: datetime) -> None:
+        await self.pool.execute(
+            "INSERT INTO supporter_focus (user_id, petition_id, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (user_id) DO UPDATE SET "
+            "petition_id = excluded.petition_id, updated_at = excluded.updated_at",
+            user_id,
+            petition_id,
+            now,
+        )
+
+    async def petitions_of(self, user_id: int) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT petition_id FROM journeys WHERE user_id = $1 "
+            "UNION SELECT petition_id FROM signatures WHERE user_id = $1 ORDER BY petition_id",
+            user_id,
+        )
+        return [row["petition_id"] for row in rows]
+
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         signed = await self.pool.fetchrow(
             "SELECT * FROM signatures WHERE petition_id = $1 AND user_id = $2",

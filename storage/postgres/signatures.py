@@ -136,7 +136,10 @@ class PostgresSignatures(PostgresConnection):
             )
             changed = int(status.split()[-1])
             if changed == 0:
-                await self.pool.execute("DELETE FROM journeys WHERE petition_id = $1", petition_id)
+                for table in ("journeys", "supporter_focus"):
+                    await self.pool.execute(
+                        f"DELETE FROM {table} WHERE petition_id = $1", petition_id
+                    )
                 return done
             done += changed
 

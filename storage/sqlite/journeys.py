@@ -8,7 +8,7 @@ from datetime import datetime
 
 from storage.records import Journey, PersonalData, Signature, SignatureRequest, UserRecord
 from storage.rows import journey_from_row, journey_to_json
-from storage.sqlite.connection import SQLiteConnection, first_row
+from storage.sqlite.connection import SQLiteConnection, all_rows, first_row
 from storage.tallies import TALLY_FUNNEL, TALLY_REFERRER
 
 
@@ -91,6 +91,33 @@ class SQLiteJourneys(SQLiteConnection):
         )
         return row[0] if row else 0
 
+    async def petition_of_referral(self, referral_code: str) -> str | None:
+        row = await first_row(
+            self._read_db,
+            "SELECT petition_id FROM signatures WHERE referral_code = ?",
+            (referral_code,),
+        )
+        return row[0] if row else None
+
+    async def focus(self, user_id: int) -> str | None:
+        row = await first_row(
+            self._read_db, "SELECT petition_id FROM supporter_focus WHERE user_id = ?", (user_id,)
+        )
+        return row[0] if row else None
+
+    async def set_focus(self, user_id: int, petition_id: str, *, now: datetime) -> None:
+        async with self._write_lock:
+            await self._db.execute(
+                "INSERT INTO supporter_focus (user_id, petition_id, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id) DO UPDATE SET "
+                "petition_id = excluded.petition_id, updated_at = excluded.updated_at",
+                (user_id, petition_id, now.isoformat()),
+            )
+
+    async def petitions_of(self, user_id: int) -> list[str]:
+        rows = await all_rows(self._read_db, _PETITIONS_OF, (user_id, user_id))
+        return [row[0] for row in rows]
+
     async def personal_data(self, petition_id: str, user_id: int) -> PersonalData:
         key = {"p": petition_id, "u": user_id}
         signed = await first_row(
@@ -168,4 +195,10 @@ UPSERT_JOURNEY = """
         message_id = CASE WHEN :keep_message THEN journeys.message_id ELSE excluded.message_id END,
         language = COALESCE(excluded.language, journeys.language),
         updated_at = excluded.updated_at
+"""
+
+_PETITIONS_OF = """
+    SELECT petition_id FROM journeys WHERE user_id = ?
+    UNION SELECT petition_id FROM signatures WHERE user_id = ?
+    ORDER BY petition_id
 """

@@ -61,7 +61,10 @@ class SQLiteSignatures(SQLiteConnection):
                 changed = cursor.rowcount
                 await cursor.close()
                 if changed == 0:
-                    await db.execute("DELETE FROM journeys WHERE petition_id = ?", (petition_id,))
+                    for table in ("journeys", "supporter_focus"):
+                        await db.execute(
+                            f"DELETE FROM {table} WHERE petition_id = ?", (petition_id,)
+                        )
                     return done
             done += changed
 

@@ -14,7 +14,8 @@ from telegram import Update
 
 from bot.app import build_application, use_fast_event_loop
 from bot.logs import configure_logging
-from bot.petition import PetitionFileError, load_petition
+from bot.petition import PetitionFileError
+from bot.petitions import Catalog, load_petitions
 from bot.sandbox import run_sandbox
 from bot.screens import check_petition_fits
 from bot.settings import ConfigError, Settings, load_settings
@@ -26,7 +27,11 @@ SANDBOX_DATABASE_URL = "sqlite:///sandbox.db"
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--petition", type=Path, help="petition file (default: PETITION_FILE)")
+    parser.add_argument(
+        "--petition",
+        type=Path,
+        help="petition file, folder of them, or comma-separated files (default: PETITION_FILE)",
+    )
     parser.add_argument(
         "--sandbox",
         action="store_true",
@@ -56,16 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = configure(arguments)
         configure_logging(settings.log_level, settings.log_format)
-        petition = load_petition(settings.petition_file)
-        check_petition_fits(petition)
+        catalog = Catalog(tuple(load_petitions(settings.petition_file)))
+        for petition in catalog.petitions:
+            check_petition_fits(petition)
         try:
             storage = open_storage(settings.database_url)
         except ValueError as error:
             raise ConfigError(str(error)) from None
         if arguments.sandbox:
-            asyncio.run(run_sandbox(storage, petition))
+            asyncio.run(run_sandbox(storage, catalog))
             return 0
-        application = build_application(settings, storage, petition)
+        application = build_application(settings, storage, catalog, reload_on_sighup=True)
         if settings.webhook_url:
             settings.webhook_secret_or_raise()
     except (ConfigError, PetitionFileError) as error:

@@ -15,6 +15,7 @@ from telegram.ext import Application, ApplicationBuilder, Defaults
 from bot import broadcasting
 from bot.clock import Clock, utc_now
 from bot.context import CONTEXT_TYPES, Services
+from bot.desk import PetitionDesk
 from bot.features import (
     admin,
     broadcast,
@@ -30,13 +31,14 @@ from bot.features import (
 from bot.inbox import DoneMarks, Inbox, InboxRequest
 from bot.menus import command_list, menu_languages
 from bot.petition import Petition
+from bot.petitions import Catalog
 from bot.processing import PerUserUpdateProcessor
 from bot.public import PublicCounts, serve_public_counts, stop_public_counts
 from bot.ratelimit import Limits, PacingRateLimiter
+from bot.reloading import reload_on_hangup
 from bot.request import AiohttpRequest
 from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
-from bot.service import JourneyService
 from bot.settings import Settings
 from storage.base import Storage
 
@@ -59,9 +61,10 @@ async def _publish_profile(bot: Bot, petition: Petition) -> None:
 
 async def _post_init(application: Application) -> None:
     services: Services = application.bot_data
-    storage, service = services.storage, services.journeys
+    storage, desk = services.storage, services.desk
     await storage.open()
-    service.bot_username = application.bot.username
+    desk.bot_username = application.bot.username
+    service = desk.default()
     await _publish_profile(application.bot, service.petition)
     await admin.publish_admin_menus(application, service.petition.default_language)
     if services.inbox is not None:  # polling: finish what a crash cut short
@@ -75,10 +78,13 @@ async def _post_init(application: Application) -> None:
             services.public_counts, settings.public_listen, settings.public_port
         )
     services.housekeeping = asyncio.create_task(
-        housekeeping_loop(storage, service.petition, service.retention_days, service.clock),
-        name="housekeeping",
+        housekeeping_loop(storage, desk), name="housekeeping"
     )
-    log.info("bot @%s serving petition %r", application.bot.username, service.petition.id)
+    log.info(
+        "bot @%s serving %s",
+        application.bot.username,
+        ", ".join(repr(p.id) for p in desk.catalog.petitions),
+    )
 
 
 async def _post_shutdown(application: Application) -> None:
@@ -183,19 +189,24 @@ def tune_garbage_collection() -> None:
 def build_application(
     settings: Settings,
     storage: Storage,
-    petition: Petition,
+    petitions: Petition | Catalog,
     *,
     clock: Clock = utc_now,
     tune_gc: bool = True,
+    reload_on_sighup: bool = False,
 ) -> Application:
-    """The bot, wired. `clock` is the one source of "now" for every rule (tests fix the day).
+    """The bot, wired, serving one petition or a catalog of them. `clock` is the one source
+    of "now" for every rule (tests fix the day).
 
-    `tune_gc`: tune the garbage collector once the bot has started (a process setting: test
-    runs, which start hundreds of applications in one process, leave it off).
+    `tune_gc`: tune the garbage collector once the bot has started; `reload_on_sighup`:
+    re-read the petition files on SIGHUP (process settings: test runs, which start hundreds
+    of applications in one process, leave them off).
     """
 
     async def post_init(application: Application) -> None:
         await _post_init(application)
+        if reload_on_sighup:
+            reload_on_hangup(application)
         if tune_gc:
             tune_garbage_collection()
 
@@ -205,10 +216,11 @@ def build_application(
     api = settings.telegram_api_url
     token = settings.token_or_raise()
     polling = settings.webhook_url is None
-    service = JourneyService(storage, petition, retention_days=settings.retention_days, clock=clock)
+    catalog = petitions if isinstance(petitions, Catalog) else Catalog((petitions,))
+    desk = PetitionDesk(storage, catalog, clock=clock, retention_days=settings.retention_days)
     # getUpdates adds its long-polling timeout to this read timeout itself.
-    inbox = Inbox(storage, bot_id_of(token), service.clock) if polling else None
-    done_marks = None if polling else DoneMarks(storage, bot_id_of(token), service.clock)
+    inbox = Inbox(storage, bot_id_of(token), clock) if polling else None
+    done_marks = None if polling else DoneMarks(storage, bot_id_of(token), clock)
     updates_request = (
         InboxRequest(inbox, connection_pool_size=2)
         if inbox is not None
@@ -238,12 +250,15 @@ def build_application(
     services: Services = application.bot_data
     services.settings = settings
     services.storage = storage
-    services.journeys = service
+    services.desk = desk
     if settings.public_port is not None:
         services.public_counts = PublicCounts(
-            storage, petition, refresh_seconds=settings.public_refresh_seconds, clock=service.clock
+            storage,
+            lambda: desk.catalog,
+            refresh_seconds=settings.public_refresh_seconds,
+            clock=clock,
         )
-    service.on_milestone = stats.milestone_notifier(application, service)
+    desk.set_milestone_hook(lambda service: stats.milestone_notifier(application, service))
     admin_commands = {
         **stats.COMMANDS,
         **exports.admin_commands(settings),

@@ -46,6 +46,7 @@ from telegram.ext import Application, ExtBot
 from bot.context import Services
 from bot.features.once import new_owner
 from bot.i18n import Translator, resolve_language, translator
+from bot.petition import Petition
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.screens import plain_text
 from bot.telegram_io import pseudonym
@@ -484,13 +485,20 @@ class BroadcastSender:
 async def start_sender(application: Application) -> None:
     """From post_init, once storage is open: also resumes a broadcast a crash interrupted."""
     services: Services = application.bot_data
-    service = services.journeys
-    petition = service.petition
+    for service in services.desk.services.values():
+        start_petition_sender(application, service.petition)
+
+
+def start_petition_sender(application: Application, petition: Petition) -> None:
+    """One sender per petition: its broadcasts go to those who opted in to it."""
+    services: Services = application.bot_data
+    if petition.id in services.broadcast_senders:
+        return
     sender = BroadcastSender(
         application.bot,
         services.storage,
         petition.id,
-        clock=service.clock,
+        clock=services.desk.clock,
         language=resolve_language(None, None, petition.default_language),
         rate=services.settings.broadcast_rate,
         lease=LEASE,
@@ -498,13 +506,13 @@ async def start_sender(application: Application) -> None:
         is_running=lambda: application.running,
         gate=getattr(application.bot.rate_limiter, "broadcast_gate", None),
     )
-    services.broadcast_sender = sender
+    services.broadcast_senders[petition.id] = sender
     sender.start()
 
 
 async def stop_sender(application: Application) -> None:
     """From post_shutdown, before storage closes."""
     services: Services = application.bot_data
-    sender, services.broadcast_sender = services.broadcast_sender, None
-    if sender is not None:
+    senders, services.broadcast_senders = services.broadcast_senders, {}
+    for sender in senders.values():
         await sender.stop()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the features import this module: only their types are neede
     from aiohttp import web
 
     from bot.broadcasting import BroadcastSender
+    from bot.desk import PetitionDesk
     from bot.features.admin import AdminCommand
     from bot.features.errors import AdminAlerts
     from bot.features.throttle import Throttle
@@ -35,7 +36,7 @@ class Services:
 
     settings: Settings
     storage: Storage
-    journeys: JourneyService  # the petition's journey, shared by every feature
+    desk: PetitionDesk  # every petition's journeys, and which one each event is for
     admin_ids: frozenset[int]
     admin_commands: dict[str, AdminCommand]
     alerts: AdminAlerts
@@ -48,10 +49,15 @@ class Services:
         self.busy_updates: set[int] = set()  # updates found in progress on another instance
         self.webhook_replies: WebhookReplies | None = None
         self.throttle: Throttle | None = None
-        self.broadcast_sender: BroadcastSender | None = None
+        self.broadcast_senders: dict[str, BroadcastSender] = {}  # one per petition
         self.public_counts: PublicCounts | None = None
         self.public_runner: web.AppRunner | None = None
         self.housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def journeys(self) -> JourneyService:
+        """The default petition's journeys: the only petition, else the newest open one."""
+        return self.desk.default()
 
     def quick_language(self, user: User | None) -> str:
         """The user's language without a database read: Telegram's language, else the default.
@@ -60,8 +66,8 @@ class Services:
         stored /language choice is not at hand: notes from the rate limit, errors, groups,
         admins.
         """
-        journeys = getattr(self, "journeys", None)
-        default = journeys.petition.default_language if journeys else SOURCE_LANGUAGE
+        desk = getattr(self, "desk", None)
+        default = desk.default().petition.default_language if desk else SOURCE_LANGUAGE
         return resolve_language(None, user.language_code if user else None, default)
 
 

@@ -50,4 +50,5 @@ def admin_command_list(language: str) -> list[BotCommand]:
         BotCommand("goal", t.gettext("Change the goal")),
         BotCommand("pause", t.gettext("Pause signing")),
         BotCommand("resume", t.gettext("Resume signing")),
+        BotCommand("petitions", t.gettext("The petitions, and which one commands act on")),
     ]

@@ -7,6 +7,7 @@ fallback to the petition's default language.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -93,8 +94,22 @@ def _end_of_day_utc(value: object) -> object:
     return value
 
 
+PETITION_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def _petition_id(value: str) -> str:
+    # Telegram's start parameter allows A-Z a-z 0-9 _ - and 64 characters; lowercase and
+    # hyphens keep ids readable in links and apart from the `r_` of share codes.
+    if not PETITION_ID.match(value):
+        raise ValueError(
+            "use 1 to 63 lowercase letters, digits and hyphens (it is the petition's "
+            "t.me/<bot>?start=<id> link)"
+        )
+    return value
+
+
 class Petition(Strict):
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    id: Annotated[str, AfterValidator(_petition_id)]
     version: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
     default_language: str = "en"
     goal: int = Field(gt=0)

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from bot.clock import Clock, utc_now
 from bot.petition import Petition
+from bot.petitions import Catalog
 from storage.records import Overview
 
 log = logging.getLogger(__name__)
@@ -176,31 +177,19 @@ def _matches(request: web.Request, etag: str) -> bool:
     return any(tag.value in ("*", bare) for tag in wanted)
 
 
-class PublicCounts:
-    """Serves the counts over HTTP, reading the database at most once per `refresh_seconds`."""
+class CountCache:
+    """One petition's numbers, read from the database at most once per `refresh_seconds`."""
 
     def __init__(
-        self,
-        storage: CountSource,
-        petition: Petition,
-        *,
-        refresh_seconds: float = 5.0,
-        clock: Clock = utc_now,
+        self, storage: CountSource, petition: Petition, refresh_seconds: float, clock: Clock
     ) -> None:
-        if refresh_seconds <= 0:
-            raise ValueError("refresh_seconds must be positive")
         self.storage = storage
-        self.petition = petition
+        self.petition = petition  # replaced by a reload: the next read shows the new text
         self.refresh_seconds = refresh_seconds
         self.clock = clock
-        self.max_age = max(1, math.ceil(refresh_seconds))
         self._snapshot: Snapshot | None = None
         self._attempted_at: datetime | None = None  # last read, whether it worked or not
         self._refresh: asyncio.Task[Snapshot | None] | None = None
-        self.app = web.Application()
-        self.app.router.add_get(COUNT_PATH, self.on_count)
-        self.app.router.add_get(BADGE_PATH, self.on_badge)
-        self.app.on_cleanup.append(self._on_cleanup)
 
     def _is_fresh(self, now: datetime) -> bool:
         if self._attempted_at is None:
@@ -231,13 +220,64 @@ class PublicCounts:
         except Exception as error:  # any database failure: keep serving the last good numbers
             self._attempted_at = self.clock()
             log.warning(
-                "public counts: cannot read the database (%s); serving %s",
+                "public counts of %r: cannot read the database (%s); serving %s",
+                self.petition.id,
                 error,
                 "the last good counts" if self._snapshot else "503 until it can",
             )
         finally:
             self._refresh = None
         return self._snapshot
+
+    async def cancel(self) -> None:
+        refresh = self._refresh
+        if refresh is not None and not refresh.done():
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
+
+
+class PublicCounts:
+    """Serves every petition's counts over HTTP: `?petition=<id>`, else the default one
+    (the only petition, or the newest open one)."""
+
+    def __init__(
+        self,
+        storage: CountSource,
+        petitions: Petition | Callable[[], Catalog],
+        *,
+        refresh_seconds: float = 5.0,
+        clock: Clock = utc_now,
+    ) -> None:
+        if refresh_seconds <= 0:
+            raise ValueError("refresh_seconds must be positive")
+        if isinstance(petitions, Petition):
+            fixed = Catalog((petitions,))
+            self.catalog: Callable[[], Catalog] = lambda: fixed
+        else:
+            self.catalog = petitions
+        self.storage = storage
+        self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        self.max_age = max(1, math.ceil(refresh_seconds))
+        self._caches: dict[str, CountCache] = {}
+        self.app = web.Application()
+        self.app.router.add_get(COUNT_PATH, self.on_count)
+        self.app.router.add_get(BADGE_PATH, self.on_badge)
+        self.app.on_cleanup.append(self._on_cleanup)
+
+    async def snapshot(self, petition_id: str | None = None) -> Snapshot | None:
+        """A petition's numbers (None: unknown petition, or never read successfully)."""
+        catalog = self.catalog()
+        petition = catalog.get(petition_id) if petition_id else catalog.default(self.clock())
+        if petition is None:
+            return None
+        cache = self._caches.get(petition.id)
+        if cache is None:
+            cache = CountCache(self.storage, petition, self.refresh_seconds, self.clock)
+            self._caches[petition.id] = cache
+        cache.petition = petition
+        return await cache.snapshot()
 
     async def on_count(self, request: web.Request) -> web.StreamResponse:
         return await self._respond(request, lambda snapshot: snapshot.count_json)
@@ -248,7 +288,14 @@ class PublicCounts:
     async def _respond(
         self, request: web.Request, pick: Callable[[Snapshot], Representation]
     ) -> web.StreamResponse:
-        snapshot = await self.snapshot()
+        wanted = request.query.get("petition")
+        if wanted is not None and self.catalog().get(wanted) is None:
+            return web.json_response(
+                {"error": "no such petition"},
+                status=404,
+                headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"},
+            )
+        snapshot = await self.snapshot(wanted)
         if snapshot is None:
             return web.json_response(
                 {"error": "counts unavailable"},
@@ -276,11 +323,8 @@ class PublicCounts:
 
     async def _on_cleanup(self, app: web.Application) -> None:
         """Do not leave a database read running after the server (and storage) stop."""
-        refresh = self._refresh
-        if refresh is not None and not refresh.done():
-            refresh.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresh
+        for cache in self._caches.values():
+            await cache.cancel()
 
 
 async def serve_public_counts(counts: PublicCounts, host: str, port: int) -> web.AppRunner:

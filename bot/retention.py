@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.petition import Petition
 from storage.base import Storage
+
+if TYPE_CHECKING:
+    from bot.desk import PetitionDesk
 
 log = logging.getLogger(__name__)
 CHECK_INTERVAL_SECONDS = 3600
@@ -39,24 +43,25 @@ async def anonymise_if_due(
 
 
 async def housekeeping_loop(
-    storage: Storage,
-    petition: Petition,
-    retention_days: int | None,
-    clock: Callable[[], datetime],
-    interval: float = CHECK_INTERVAL_SECONDS,
+    storage: Storage, desk: PetitionDesk, interval: float = CHECK_INTERVAL_SECONDS
 ) -> None:
     while True:
         try:
-            await housekeep(storage, petition, retention_days, clock())
+            # Every petition served, retired ones included: their retention runs on.
+            await housekeep(storage, desk.catalog.petitions, desk.retention_days, desk.clock())
         except Exception:
             log.exception("housekeeping failed; trying again in %s s", interval)
         await asyncio.sleep(interval)
 
 
 async def housekeep(
-    storage: Storage, petition: Petition, retention_days: int | None, now: datetime
+    storage: Storage,
+    petitions: Iterable[Petition],
+    retention_days: int | None,
+    now: datetime,
 ) -> None:
     await storage.forget_updates(now - UPDATE_CLAIMS_KEPT)
-    count = await anonymise_if_due(storage, petition, retention_days, now)
-    if count:
-        log.info("anonymised %d signatures of petition %r", count, petition.id)
+    for petition in petitions:
+        count = await anonymise_if_due(storage, petition, retention_days, now)
+        if count:
+            log.info("anonymised %d signatures of petition %r", count, petition.id)

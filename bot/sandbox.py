@@ -14,10 +14,12 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.clock import Clock, utc_now
+from bot.desk import PetitionDesk
 from bot.flow import Command, Event, Pressed, Typed
 from bot.petition import Petition
+from bot.petitions import Catalog
 from bot.screens import Screen, plain_text
-from bot.service import JourneyService, Supporter
+from bot.service import Supporter
 from storage.base import Storage
 
 SANDBOX_USER_ID = 1
@@ -59,7 +61,7 @@ def parse_input(line: str, actions: list[str | None]) -> Event | None:
 
 async def run_sandbox(
     storage: Storage,
-    petition: Petition,
+    petitions: Petition | Catalog,
     *,
     read_line: Callable[[], str] | None = None,
     out: TextIO = sys.stdout,
@@ -69,7 +71,8 @@ async def run_sandbox(
     color = out.isatty() and "NO_COLOR" not in os.environ
     language = (os.environ.get("LANG") or "en").split(".")[0]
     supporter = Supporter(SANDBOX_USER_ID, os.environ.get("USER", "").title(), language)
-    service = JourneyService(storage, petition, bot_username=SANDBOX_BOT_USERNAME, clock=clock)
+    catalog = petitions if isinstance(petitions, Catalog) else Catalog((petitions,))
+    desk = PetitionDesk(storage, catalog, bot_username=SANDBOX_BOT_USERNAME, clock=clock)
     await storage.open()
     try:
         out.write(
@@ -80,7 +83,7 @@ async def run_sandbox(
         actions: list[str | None] = []
         while True:
             if event is not None:
-                screen = await service.handle(supporter, event)
+                screen = await desk.handle(supporter, event)
                 text, actions = format_screen(screen, color=color)
                 out.write(f"{'─' * 60}\n{text}\n")
             out.write("> ")

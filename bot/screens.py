@@ -421,7 +421,8 @@ def _closed(journey: Journey, view: View) -> Screen:
 def _withdraw(journey: Journey, view: View) -> Screen:
     t = view.t
     number = t.number(view.signature.number) if view.signature else ""
-    body = t.gettext(
+    title = view.petition.text_for(t.language).title
+    body = f"<b>{title}</b>\n\n" + t.gettext(
         "<b>Withdraw your signature?</b>\n\nYour signature #{number} will be deleted and the "
         "count will go down by one. You can sign again later if you change your mind."
     ).format(number=number)
@@ -571,8 +572,21 @@ def _my_data(view: View) -> str:
     heading = t.gettext("<b>Your data</b>")
     if data is None or (data.signature is None and data.journey is None):
         return "\n\n".join([heading, t.gettext("Nothing is stored about you for this petition.")])
+    footer = t.gettext(
+        "Your Telegram id is stored with these answers. Send /withdraw to "
+        "remove your signature, or /cancel to clear unfinished answers."
+    )
+    return "\n".join([heading, "", *my_data_lines(view), "", footer])
+
+
+def my_data_lines(view: View) -> list[str]:
+    """What is stored about the supporter for the view's petition, a line per fact."""
+    t = view.t
+    data = view.personal_data
+    if data is None:
+        return []
     yes, no = t.gettext("yes"), t.gettext("no")
-    lines = [heading, ""]
+    lines: list[str] = []
     signed = data.signature
     if signed is not None:
         lines += [
@@ -610,14 +624,7 @@ def _my_data(view: View) -> str:
         lines.append(
             t.gettext("Chosen language: {language}").format(language=language_name(data.language))
         )
-    lines.append("")
-    lines.append(
-        t.gettext(
-            "Your Telegram id is stored with these answers. Send /withdraw to "
-            "remove your signature, or /cancel to clear unfinished answers."
-        )
-    )
-    return "\n".join(lines)
+    return lines
 
 
 _INFO_RENDERERS = {
@@ -683,7 +690,7 @@ def plain_text(html_text: str) -> str:
     return unescape(_TAG.sub("", html_text))
 
 
-def _shorten(text: str, limit: int) -> str:
+def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -698,6 +705,6 @@ def bot_descriptions(petition: Petition, language: str) -> tuple[str, str]:
     invitation = t.gettext("Press Start to read the demands and sign: it takes about a minute.")
     description = f"{title}\n\n{plain_text(text.summary or '')}\n\n{invitation}"
     if len(description) > MAX_DESCRIPTION_LENGTH:
-        description = _shorten(f"{title}\n\n{invitation}", MAX_DESCRIPTION_LENGTH)
+        description = shorten(f"{title}\n\n{invitation}", MAX_DESCRIPTION_LENGTH)
     short = t.gettext("Sign the petition: {title}").format(title=title)
-    return description, _shorten(short, MAX_SHORT_DESCRIPTION_LENGTH)
+    return description, shorten(short, MAX_SHORT_DESCRIPTION_LENGTH)

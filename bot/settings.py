@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     database_url: str = "sqlite:///petition.db"
+    # A petition file, a folder of them (every *.toml), or files separated by commas.
     petition_file: Path = DEFAULT_PETITION_FILE
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Updates processed at once across all users (each user's own updates always run in order).

@@ -83,9 +83,10 @@ TABLES: dict[str, str] = {
 }
 # Not campaign data: the schema's version, which Telegram updates were already processed
 # (only useful for a day, and only to the instances that processed them), and broadcasts
-# (their deliveries point at Telegram chats of the old instances' run; stop one before moving).
+# (their deliveries point at Telegram chats of the old instances' run; stop one before moving),
+# and which petition each supporter had open last (they open it again with a tap).
 _BOOKKEEPING_TABLES = frozenset(
-    {"schema_version", "update_claims", "broadcasts", "broadcast_deliveries"}
+    {"schema_version", "update_claims", "broadcasts", "broadcast_deliveries", "supporter_focus"}
 )
 # PostgreSQL types SQLite stores the same way (integers and text).
 _PLAIN_POSTGRES_TYPES = frozenset({"bigint", "integer", "smallint", "text", "character varying"})

@@ -13,6 +13,7 @@ from telegram.ext import Application
 from bot.app import build_application, start_application, stop_application
 from bot.clock import Clock
 from bot.petition import Petition
+from bot.petitions import Catalog
 from bot.settings import Settings
 from bot.webhook import WebhookServer
 from storage import open_storage
@@ -44,7 +45,7 @@ class BotInstance:
         self,
         server: FakeBotAPI,
         database_url: str,
-        petition: Petition,
+        petition: Petition | Catalog,
         *,
         clock: Clock | None = None,
         **settings: Any,
@@ -96,7 +97,7 @@ class WebhookBotInstance:
         self,
         server: FakeBotAPI,
         database_url: str,
-        petition: Petition,
+        petition: Petition | Catalog,
         *,
         clock: Clock | None = None,
         **settings: Any,

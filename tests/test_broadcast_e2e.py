@@ -340,7 +340,7 @@ async def test_a_crashed_sender_is_taken_over_and_nobody_gets_it_twice(
         await admin_user.press("Send")
         await server.wait_until(lambda: sum(bool(received(server, u)) for u in recipients) >= 15)
         assert first.application is not None
-        sender = first.application.bot_data.broadcast_sender
+        sender = first.application.bot_data.broadcast_senders.get(petition.id)
         assert sender is not None and sender.task is not None
         sender.task.cancel()  # the process dies here: its lease is not handed on
         await asyncio.gather(sender.task, return_exceptions=True)

@@ -48,7 +48,7 @@ async def test_housekeeping_forgets_old_update_claims_and_anonymises(tmp_path: P
             petition.id, 1, "Ada", "CA", "en", False, False, "v1", None, NOW - timedelta(days=5)
         )
         await storage.sign(request, Journey(step=Step.SIGNED))
-        await housekeep(storage, petition, 1, NOW)
+        await housekeep(storage, [petition], 1, NOW)
         assert await storage.claim_update(9, 1, owner="x", now=NOW, lease_until=NOW) == "owned"
         assert await storage.claim_update(9, 2, owner="x", now=NOW, lease_until=NOW) == "busy"
         assert (await storage.personal_data(petition.id, 1)).signature is None

@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from html import escape
 
 from telegram import BotCommandScopeChat, Message, Update
 from telegram.error import TelegramError
@@ -24,7 +25,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.admin_screens import PetitionEntry, petitions_text
 from bot.context import Context
+from bot.desk import PetitionDesk
 from bot.i18n import Translator, translator
 from bot.menus import admin_command_list, command_list
 from bot.service import JourneyService
@@ -44,9 +47,10 @@ class AdminRequest:
     arguments: list[str]
     text: str  # everything after the command, line breaks kept (HTML from the entities)
     t: Translator
-    service: JourneyService
+    service: JourneyService  # the petition it acts on
     storage: Storage
     context: Context
+    named: bool = False  # the command named its petition (`/stats <id>`)
 
 
 AdminCommand = Callable[[AdminRequest], Awaitable[None]]
@@ -73,16 +77,27 @@ async def audit_refused(update: Update, context: Context) -> None:
         return
     if user.id in context.bot_data.admin_ids:
         return
-    service = context.bot_data.journeys
-    storage = context.bot_data.storage
-    await storage.audit(
+    desk = context.bot_data.desk
+    service = await desk.focused(user.id)
+    await context.bot_data.storage.audit(
         service.petition.id,
         user.id,
         command[0],
         " ".join(command[1])[:MAX_AUDIT_DETAIL],
         allowed=False,
-        now=service.clock(),
+        now=desk.clock(),
     )
+
+
+async def targeted(
+    desk: PetitionDesk, admin_id: int, arguments: list[str]
+) -> tuple[JourneyService, list[str]]:
+    """The petition a command acts on: named as its first argument, else the one the admin
+    opened last (with a single petition: that one), and the arguments left."""
+    named = desk.service(arguments[0]) if arguments else None
+    if named is not None:
+        return named, arguments[1:]
+    return await desk.focused(admin_id), arguments
 
 
 async def on_admin_command(update: Update, context: Context) -> None:
@@ -94,26 +109,32 @@ async def on_admin_command(update: Update, context: Context) -> None:
     handler: AdminCommand | None = context.bot_data.admin_commands.get(name)
     if handler is None:
         return
-    service = context.bot_data.journeys
+    desk = context.bot_data.desk
     storage = context.bot_data.storage
+    service, rest = await targeted(desk, message.from_user.id, arguments)
     await storage.audit(
         service.petition.id,
         message.from_user.id,
         name,
         " ".join(arguments)[:MAX_AUDIT_DETAIL],
         allowed=True,
-        now=service.clock(),
+        now=desk.clock(),
     )
+    text = _text_after_command(message)
+    named = len(rest) < len(arguments)
+    if named:  # the petition's id came first: the text is what follows
+        text = text.removeprefix(arguments[0]).strip()
     await handler(
         AdminRequest(
             message=message,
             admin_id=message.from_user.id,
-            arguments=arguments,
-            text=_text_after_command(message),
+            arguments=rest,
+            text=text,
             t=translator(context.bot_data.quick_language(message.from_user)),
             service=service,
             storage=storage,
             context=context,
+            named=named,
         )
     )
 
@@ -151,7 +172,34 @@ async def resume(request: AdminRequest) -> None:
     await request.message.reply_text(request.t.gettext("Signing is open again."))
 
 
-PETITION_COMMANDS: dict[str, AdminCommand] = {"goal": set_goal, "pause": pause, "resume": resume}
+async def list_petitions(request: AdminRequest) -> None:
+    """Every petition with its count and state; `/petitions <id>` makes it the one commands
+    act on (opening it with its deep link does too)."""
+    desk, t, chosen = request.context.bot_data.desk, request.t, request.service
+    if request.arguments:  # what is left is not the id of a petition served
+        await request.message.reply_text(
+            t.gettext("No petition has the id {id}. Send /petitions to see them.").format(
+                id=escape(request.arguments[0][:MAX_AUDIT_DETAIL])
+            )
+        )
+        return
+    if request.named:
+        await desk.choose(request.admin_id, chosen.petition.id)
+    entries = []
+    now = desk.clock()
+    for petition in desk.catalog.petitions:
+        record = await request.storage.load(petition.id, request.admin_id)
+        live = desk.services[petition.id].live_petition(record)
+        entries.append(PetitionEntry(live, record.total, live.closed_reason(now)))
+    await request.message.reply_text(petitions_text(t, entries, chosen.petition.id))
+
+
+PETITION_COMMANDS: dict[str, AdminCommand] = {
+    "goal": set_goal,
+    "pause": pause,
+    "resume": resume,
+    "petitions": list_petitions,
+}
 
 
 async def publish_admin_menus(application: Application, default_language: str) -> None:

@@ -182,18 +182,19 @@ async def on_button(update: Update, context: Context) -> None:
         await _answer(query, t.gettext("This button is no longer valid."))
         return
     action, broadcast_id = parsed
-    service = context.bot_data.journeys
-    storage = context.bot_data.storage
+    desk, storage = context.bot_data.desk, context.bot_data.storage
+    found = await storage.get_broadcast(broadcast_id)
+    # A broadcast of a petition this bot no longer serves (or a forged id) is not acted on.
+    service = desk.service(found.petition_id) if found is not None else None
     await storage.audit(
-        service.petition.id,
+        service.petition.id if service else desk.default().petition.id,
         query.from_user.id,
         f"broadcast_{action}",
         str(broadcast_id),
         allowed=True,
-        now=service.clock(),
+        now=desk.clock(),
     )
-    found = await storage.get_broadcast(broadcast_id)
-    if found is None or found.petition_id != service.petition.id:
+    if found is None or service is None:
         await _answer(query, t.gettext("This button is no longer valid."))
         return
     if action == "send":
@@ -220,7 +221,7 @@ async def _start(
     ):
         await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
         return
-    sender = context.bot_data.broadcast_sender
+    sender = context.bot_data.broadcast_senders.get(draft.petition_id)
     if sender is not None:
         sender.wake()  # start now rather than at the next poll
     expected = (await storage.overview(draft.petition_id)).opted_in

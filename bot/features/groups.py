@@ -9,6 +9,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, filters
 
 from bot.context import Context
+from bot.features.share import start_link
 from bot.i18n import translator
 
 
@@ -16,16 +17,16 @@ async def on_group_start(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
-    service = context.bot_data.journeys
+    petition = context.bot_data.desk.default().petition
     user = update.effective_user
     language = context.bot_data.quick_language(user)
     t = translator(language)
-    title = service.petition.text_for(language).title
+    title = petition.text_for(language).title
     text = t.gettext("To read and sign <b>{title}</b>, open a private chat with me.").format(
         title=title
     )
     button = InlineKeyboardButton(
-        t.gettext("Open private chat"), url=f"https://t.me/{context.bot.username}?start=group"
+        t.gettext("Open private chat"), url=start_link(context.bot.username or "", petition.id)
     )
     # No right to write here, or the group is gone: silence is fine.
     with contextlib.suppress(TelegramError):

@@ -37,7 +37,7 @@ def new_owner() -> str:
 
 async def claim(application: Application, update: Update) -> Claim:
     services: Services = application.bot_data
-    now = services.journeys.clock()
+    now = services.desk.clock()
     return await services.storage.claim_update(
         application.bot.id,
         update.update_id,

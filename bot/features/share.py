@@ -2,7 +2,8 @@
 
 The card shows the petition's title, the live count against the goal and a button that opens
 the bot. A signer's button carries their own referral link, so friends who sign through it
-count on their /mylink. The query text is ignored: whatever is typed, the card is the same.
+count on their /mylink. The card is for the petition the user has open; with several
+petitions, typing a petition's id after the bot's name picks that one instead.
 
 Inline mode must be switched on for the bot in BotFather (/setinline), or Telegram never
 sends inline queries.
@@ -42,16 +43,21 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 10
 
 
-def start_link(bot_username: str) -> str:
-    """The bot's deep link without a referral: opens the chat with its Start button."""
-    return f"https://t.me/{bot_username}?start"
+def start_link(bot_username: str, petition_id: str | None = None) -> str:
+    """The bot's deep link without a referral: opens the chat with its Start button, on the
+    petition's welcome when it names one (a bot with several petitions needs it)."""
+    return f"https://t.me/{bot_username}?start" + (f"={petition_id}" if petition_id else "")
 
 
 async def on_inline_query(update: Update, context: Context) -> None:
     query = update.inline_query
     if query is None:
         return
-    service = context.bot_data.journeys
+    desk = context.bot_data.desk
+    # A petition named by its id (as typed after @bot), else the one the user has open.
+    named = desk.service(query.query.strip()) if desk.catalog.several else None
+    service = named or await desk.focused(query.from_user.id)
+    link_id = service.petition.id if desk.catalog.several else None
     results: list[InlineQueryResultArticle] = []
     if not query.offset:  # one card, no further pages: a scroll asks for nothing more
         record = await service.storage.load(service.petition.id, query.from_user.id)
@@ -67,7 +73,7 @@ async def on_inline_query(update: Update, context: Context) -> None:
             bot_username=context.bot.username or service.bot_username,
             signature=record.signature,
         )
-        results.append(share_card(view))
+        results.append(share_card(view, link_id))
     try:
         # Personal even without a referral link: the card is in the querier's language.
         await query.answer(results, cache_time=CACHE_SECONDS, is_personal=True)
@@ -79,8 +85,10 @@ async def on_inline_query(update: Update, context: Context) -> None:
         )
 
 
-def share_card(view: View) -> InlineQueryResultArticle:
-    """The petition as an inline result: what the friends in the chat will see and press."""
+def share_card(view: View, petition_id: str | None = None) -> InlineQueryResultArticle:
+    """The petition as an inline result: what the friends in the chat will see and press.
+
+    `petition_id`: put in the plain start link (a bot with several petitions)."""
     t, petition = view.t, view.petition
     text = petition.text_for(t.language)
     closed = petition.closed_reason(view.now)
@@ -88,7 +96,7 @@ def share_card(view: View) -> InlineQueryResultArticle:
     if closed:
         call = closed_text(view)
         button = InlineKeyboardButton(
-            t.gettext("📜 Read the petition"), url=start_link(view.bot_username)
+            t.gettext("📜 Read the petition"), url=start_link(view.bot_username, petition_id)
         )
     else:
         call = t.gettext("Add your name too: it takes about a minute.")
@@ -96,7 +104,7 @@ def share_card(view: View) -> InlineQueryResultArticle:
         link = (
             share_link(view, view.signature)
             if view.signature is not None
-            else start_link(view.bot_username)
+            else start_link(view.bot_username, petition_id)
         )
         button = InlineKeyboardButton(t.gettext("✍️ Sign the petition"), url=link)
     parts = [f"<b>{text.title}</b>", text.summary or "", progress_text(view), f"<b>{call}</b>"]

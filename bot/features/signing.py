@@ -42,11 +42,11 @@ async def on_private_message(update: Update, context: Context) -> None:
     event = decode_text(message.text or "", context.bot.username or "")
     if event is None:
         return
-    service = context.bot_data.journeys
+    desk = context.bot_data.desk
     user_id = message.from_user.id
-    screen = await service.handle(supporter_of(message.from_user), event)
+    screen = await desk.handle(supporter_of(message.from_user), event)
     await show_screen(
-        context.bot, message.chat_id, screen, on_blocked=lambda: service.mark_blocked(user_id)
+        context.bot, message.chat_id, screen, on_blocked=lambda: desk.mark_blocked(user_id)
     )
 
 
@@ -65,8 +65,8 @@ async def on_button(update: Update, context: Context) -> None:
         pressed = pressed_message(query)
         if pressed is None or not pressed.in_private_chat:
             return  # a button on an inline-mode or group message: nothing to do here
-        service = context.bot_data.journeys
-        screen = await service.handle(
+        desk = context.bot_data.desk
+        screen = await desk.handle(
             supporter_of(query.from_user),
             Pressed(query.data or ""),
             message_id=pressed.message_id,
@@ -78,7 +78,7 @@ async def on_button(update: Update, context: Context) -> None:
             screen,
             # Deleted, or too old for Telegram to show us: answer with a new message.
             edit=pressed.message_id if pressed.editable else None,
-            on_blocked=lambda: service.mark_blocked(user_id),
+            on_blocked=lambda: desk.mark_blocked(user_id),
         )
     finally:
         if answered is not None:

@@ -194,6 +194,8 @@ def milestone_notifier(
             goal_before = petition.with_live(record.goal, None).goal_for(mark - 1)
             language = resolve_language(record.language, None, petition.default_language)
             text = milestone_text(translator(language), mark, total, goal_before)
+            if application.bot_data.desk.catalog.several:  # say which petition it is
+                text = f"<b>{petition.text_for(language).title}</b>\n{text}"
             # An admin who never started the bot (or blocked it) cannot be told.
             with contextlib.suppress(TelegramError):
                 await application.bot.send_message(admin_id, text)

@@ -1,0 +1,47 @@
+"""Admin screens: what the console shows, as pure functions of plain data (like bot.screens)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.i18n import Translator
+from bot.petition import Petition
+from bot.screens import Screen, directed
+
+
+@dataclass(frozen=True, slots=True)
+class PetitionEntry:
+    petition: Petition  # with the goal and pause admins set live
+    total: int
+    closed: str | None  # "paused", "ended" or None (see Petition.closed_reason)
+
+
+def petitions_text(t: Translator, entries: list[PetitionEntry], chosen: str) -> str:
+    """/petitions: each petition with its id, count and state; which one commands act on."""
+    states = {
+        None: t.gettext("open"),
+        "paused": t.gettext("paused"),
+        "ended": t.gettext("closed"),
+    }
+    lines = [t.gettext("<b>Petitions</b>"), ""]
+    for entry in entries:
+        marker = "👉 " if entry.petition.id == chosen else "• "
+        title = entry.petition.text_for(t.language).title
+        count = t.ngettext(
+            "{count} person has signed", "{count} people have signed", entry.total
+        ).format(count=t.number(entry.total))
+        lines.append(f"{marker}<code>{entry.petition.id}</code>: {title}")
+        lines.append(f"   {count} · {states[entry.closed]}")
+    lines.append("")
+    other = next((e.petition.id for e in entries if e.petition.id != chosen), chosen)
+    lines.append(
+        t.gettext(
+            "Commands act on {id}. To act on another once, put its id first, as in {example}; "
+            "to switch, send {switch}."
+        ).format(
+            id=f"<code>{chosen}</code>",
+            example=f"<code>/stats {other}</code>",
+            switch=f"<code>/petitions {other}</code>",
+        )
+    )
+    return directed(Screen("\n".join(lines)), t).text

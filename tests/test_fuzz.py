@@ -324,7 +324,16 @@ def check_outcome(before: Journey, event: Event, world: World, outcome: Any) -> 
     if outcome.language is not None:
         assert outcome.language in facts.languages
     if outcome.info is not None:
-        assert after == before and not outcome.sign and not outcome.withdraw
+        # A journey stored past signing whose signature is gone (withdrawn, or the petition
+        # reopened) restarts at the welcome first, whatever the event: that is not the info.
+        gone = facts.signature is None and before.step in (
+            Step.SIGNED,
+            Step.DONE,
+            Step.CLOSED,
+            Step.WITHDRAW,
+        )
+        assert after == before or (gone and after == before.restarted())
+        assert not outcome.sign and not outcome.withdraw
     if "query" in outcome.notice_args:
         assert len(outcome.notice_args["query"]) <= SEARCH_QUERY_MAX_LENGTH
     # After signing, the journey only shows the signature (or its withdrawal).

@@ -29,12 +29,10 @@ import logging
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html import escape
 
-from babel.dates import format_timedelta
 from telegram import (
     Bot,
     Message,
@@ -43,12 +41,12 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import Application, ExtBot
 
+from bot.admin_screens import broadcasts as screens
 from bot.context import Services
 from bot.features.once import new_owner
-from bot.i18n import Translator, resolve_language, translator
+from bot.i18n import resolve_language, translator
 from bot.petition import Petition
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
-from bot.screens import plain_text
 from bot.telegram_io import pseudonym
 from storage.base import Storage
 from storage.records import Broadcast, BroadcastState, Delivery
@@ -68,40 +66,6 @@ MIN_BATCH = 10
 LATENCY_ALLOWANCE_SECONDS = 0.5
 MAX_IN_FLIGHT = 32
 STOP_GRACE_SECONDS = 5.0
-EXCERPT_LENGTH = 60
-
-
-def figures(
-    t: Translator, progress: Mapping[Delivery, int], expected: int, *, unknown: bool
-) -> str:
-    """`Sent 1,200 of about 5,000 · 3 blocked · 0 failed` (· N unknown when it is final)."""
-    sent, blocked = progress.get(Delivery.SENT, 0), progress.get(Delivery.BLOCKED, 0)
-    failed = progress.get(Delivery.FAILED, 0)
-    parts = [
-        t.ngettext(
-            "Sent {sent} of about {expected}", "Sent {sent} of about {expected}", expected
-        ).format(sent=t.number(sent), expected=t.number(expected)),
-        t.ngettext("{count} blocked", "{count} blocked", blocked).format(count=t.number(blocked)),
-        t.ngettext("{count} failed", "{count} failed", failed).format(count=t.number(failed)),
-    ]
-    if unknown:
-        count = progress.get(Delivery.SENDING, 0)
-        parts.append(
-            t.ngettext("{count} unknown", "{count} unknown", count).format(count=t.number(count))
-        )
-    return " · ".join(parts)
-
-
-def duration_text(t: Translator, seconds: float) -> str:
-    return format_timedelta(timedelta(seconds=max(seconds, 1)), locale=t.locale)
-
-
-def excerpt(text: str) -> str:
-    """The start of a broadcast as plain text, to tell admins which one a report is about."""
-    flat = " ".join(plain_text(text).split())
-    if len(flat) > EXCERPT_LENGTH:
-        flat = flat[: EXCERPT_LENGTH - 1].rstrip() + "…"
-    return escape(flat)
 
 
 async def send_broadcast_text(bot: Bot, chat_id: int, text: str, *, bulk: bool = False) -> Message:
@@ -418,13 +382,7 @@ class BroadcastSender:
 
     async def _show_progress(self, run: _Run) -> None:
         run.progress_shown = time.monotonic()
-        t = self.t
-        text = "\n".join(
-            [
-                t.gettext("📣 Broadcast #{id} is being sent.").format(id=run.broadcast.id),
-                figures(t, run.counts, run.expected, unknown=False),
-            ]
-        )
+        text = screens.progress(self.t, run.broadcast.id, run.counts, run.expected)
         admin = run.broadcast.created_by
         with contextlib.suppress(TelegramError):  # progress must never stop the sending
             if run.progress_message is None:
@@ -445,40 +403,17 @@ class BroadcastSender:
             return  # the sender that carries on reports
         final = await self.storage.get_broadcast(run.broadcast.id)
         progress = final.progress if final is not None else run.counts
-        if outcome is Outcome.DONE:
-            header = t.gettext("✅ Broadcast #{id} is finished.")
-        else:
-            header = t.gettext(
-                "⏹ Broadcast #{id} was stopped. Supporters not reached yet will not get it."
-            )
-        lines = [
-            header.format(id=run.broadcast.id),
-            figures(t, progress, run.expected, unknown=True),
-        ]
-        seconds = time.monotonic() - run.started
-        if run.resumed:
-            lines.append(
-                t.gettext("Sending took {duration} after it was resumed.").format(
-                    duration=duration_text(t, seconds)
-                )
-            )
-        else:
-            lines.append(
-                t.gettext("Sending took {duration}.").format(duration=duration_text(t, seconds))
-            )
-        unknown = progress.get(Delivery.SENDING, 0)
-        if unknown:
-            lines.append(
-                t.ngettext(
-                    "Unknown: {count} message was being handed to Telegram when the bot was "
-                    "interrupted; it may or may not have arrived, and is not sent again.",
-                    "Unknown: {count} messages were being handed to Telegram when the bot was "
-                    "interrupted; they may or may not have arrived, and are not sent again.",
-                    unknown,
-                ).format(count=t.number(unknown))
-            )
+        report = screens.final_report(
+            t,
+            run.broadcast.id,
+            progress,
+            run.expected,
+            finished=outcome is Outcome.DONE,
+            seconds=time.monotonic() - run.started,
+            resumed=run.resumed,
+        )
         with contextlib.suppress(TelegramError):
-            await self.bot.send_message(admin, "\n".join(lines))
+            await self.bot.send_message(admin, report)
         log.info("broadcast %d %s: %s", run.broadcast.id, outcome.value, dict(progress))
 
 

@@ -103,6 +103,8 @@ class PetitionDesk:
 
     def default(self) -> JourneyService:
         """The only petition's journeys, else the newest open one's."""
+        if not self.catalog.several:  # every step of a one-petition bot asks: no clock read
+            return self.services[self.catalog.petitions[0].id]
         return self.services[self.catalog.default(self.clock()).id]
 
     def service(self, petition_id: str) -> JourneyService | None:
@@ -135,7 +137,7 @@ class PetitionDesk:
         if routed.chosen:
             await self.choose(supporter.user_id, routed.petition_id)
         if isinstance(routed.event, Command) and routed.event.name == "mydata":
-            mine = await self._my_data(supporter)
+            mine = await self._my_data(supporter, routed.petition_id)
             if mine is not None:
                 return mine
         screen = await service.handle(supporter, routed.event, message_id=message_id)
@@ -202,12 +204,13 @@ class PetitionDesk:
             )
         return chooser(choices, translator(language), closed=closed, stale=stale)
 
-    async def _my_data(self, supporter: Supporter) -> Screen | None:
-        """/mydata over every petition they are in; None: in one or none (the usual screen)."""
+    async def _my_data(self, supporter: Supporter, open_id: str) -> Screen | None:
+        """/mydata over every petition they are in; None: only in the one they have open, or
+        in none (that petition's usual screen says so)."""
         ids = [
             pid for pid in await self.storage.petitions_of(supporter.user_id) if self.service(pid)
         ]
-        if len(ids) < 2:
+        if not ids or ids == [open_id]:
             return None
         t = translator(await self._language_of(supporter))
         views = []

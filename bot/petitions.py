@@ -95,9 +95,13 @@ class Catalog:
         return [p for p in self.petitions if p.closed_reason(now) is None]
 
     def default(self, now: datetime) -> Petition:
-        """The only petition, else the newest open one (listed last), else the newest."""
+        """The only petition, else the newest open one (listed last), else the newest one
+        still in the files (a retired petition only when nothing else is left)."""
         open_now = self.open_at(now)
-        return open_now[-1] if open_now else self.petitions[-1]
+        if open_now:
+            return open_now[-1]
+        served = [p for p in self.petitions if p.id not in self.retired]
+        return (served or list(self.petitions))[-1]
 
     def reloaded(self, fresh: list[Petition], now: datetime) -> Catalog:
         """The catalog after the files were read again: petitions no longer there stay,

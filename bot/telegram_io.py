@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.error import BadRequest, Forbidden
 
 from bot.ptb_seam import DEFAULT_NONE, post_without_parsing
@@ -35,6 +35,28 @@ def _button(button: Button) -> dict[str, str | None]:
     if button.url is not None:
         return {"text": button.text, "url": button.url}
     return {"text": button.text, "callback_data": button.data}
+
+
+def inline_markup(screen: Screen) -> InlineKeyboardMarkup | None:
+    """The screen's buttons as PTB's markup, for replies sent through PTB (admin screens)."""
+    if not screen.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(button.text, url=button.url)
+                if button.url is not None
+                else InlineKeyboardButton(button.text, callback_data=button.data)
+                for button in row
+            ]
+            for row in screen.buttons
+        ]
+    )
+
+
+async def reply_screen(message: Message, screen: Screen) -> None:
+    """Answer an admin's command with a screen (text and buttons)."""
+    await message.reply_text(screen.text, reply_markup=inline_markup(screen))
 
 
 async def _post_screen(bot: Bot, endpoint: str, screen: Screen, **target: int) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
-from bot.broadcasting import BroadcastSender, duration_text, excerpt, figures
+from bot.admin_screens.broadcasts import duration_text, excerpt, figures
+from bot.broadcasting import BroadcastSender
 from bot.features.broadcast import parse_button
 from bot.i18n import translator
 from bot.ratelimit import retry_seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.features.stats import funnel_lines, milestone_text, stats_text
+from bot.admin_screens.stats import funnel_lines, milestone_text, stats_text
 from bot.flow import FUNNEL_STAGES, funnel_progress, track_progress
 from bot.i18n import translator
 from bot.petition import milestones_reached

@@ -17,21 +17,19 @@ from pydantic import SecretStr
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, RetryAfter
 
+from bot.admin_screens.files import export_caption, report_caption, report_summary
 from bot.features.exports import (
     CSV_ENCODING,
     EXPORT_COLUMNS,
     REPORT_COLUMNS,
     Exports,
     defuse_formula,
-    export_caption,
     export_fields,
     export_file_name,
     iso_utc,
     package_csv,
-    report_caption,
     report_fields,
     report_file_name,
-    report_summary,
     supporter_hash,
     write_csv,
 )

@@ -13,14 +13,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot import broadcasting
 from bot.petition import Petition
 from bot.petitions import Catalog, load_petitions
 from bot.public import bound_port
 from bot.reloading import reload_petitions
 from bot.settings import PROJECT_ROOT
-from storage.records import Step
+from storage.records import Journey, Step
 from tests.clock import NOW
-from tests.conftest import make_petition, petition_data
+from tests.conftest import make_petition, petition_data, signature_request
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import BotInstance
 
@@ -249,3 +250,53 @@ async def test_sighup_reload_adds_and_retires_petitions_keeping_signatures(
         assert not reload_petitions(bot.application)  # type: ignore[arg-type]
         await alice.send(f"/start {g7}")
         assert "Sign the petition" in " ".join(alice.button_texts)
+
+
+async def test_a_broadcast_reaches_only_those_who_asked_for_updates_on_its_petition(
+    server: FakeBotAPI, bot: BotInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcasting, "POLL_SECONDS", 0.1)
+    on_first, on_second, on_both = 701, 702, 703
+    audiences = {on_first: [FIRST], on_second: [SECOND], on_both: [FIRST, SECOND]}
+    for user_id, petitions in audiences.items():
+        server.register_chat(server.user(user_id, "Supporter").chat)
+        for petition_id in petitions:
+            request = signature_request(petition_id, user_id, wants_updates=True)
+            await bot.storage.sign(request, Journey(step=Step.SIGNED))
+    admin = server.user(ADMIN, "Admin")
+    await admin.send(f"/broadcast {SECOND} News about the archives", replies=2)
+    assert "about 2 supporters" in admin.last
+    await admin.press("Send")
+    await server.wait_until(
+        lambda: any("is finished" in text for text in server.replies_to(ADMIN)), 15
+    )
+    reached = {
+        call.params["chat_id"]
+        for call in server.calls_for("sendMessage")
+        if call.params["text"] == "News about the archives"
+    }
+    assert reached == {ADMIN, on_second, on_both}  # the admin's preview, then the audience
+
+
+async def test_mydata_shows_other_petitions_even_from_one_never_started(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    alice = server.user(1, "Alice")
+    await alice.send(f"/start {FIRST}")
+    await sign_here(alice)
+    await alice.send(f"/start {SECOND}")  # only its welcome: nothing stored for it yet
+    await alice.send("/mydata")
+    assert FIRST_TITLE in alice.last and "Signature #1" in alice.last
+
+
+async def test_the_inline_card_is_for_the_petition_named_or_opened(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    alice = server.user(1, "Alice")
+    await alice.send(f"/start {SECOND}")
+    card = (await alice.inline_query(""))["results"][0]
+    assert card["title"] == SECOND_TITLE
+    button = card["reply_markup"]["inline_keyboard"][0][0]
+    assert button["url"].endswith(f"?start={SECOND}")
+    named = (await alice.inline_query(FIRST))["results"][0]
+    assert named["title"] == FIRST_TITLE

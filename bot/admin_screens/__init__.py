@@ -1,8 +1,13 @@
-"""Admin screens: what the console shows, as pure functions of plain data (like bot.screens)."""
+"""Admin screens: what the console shows, as pure functions of plain data (like bot.screens).
+
+This module: the live petition (/goal, /pause, /resume) and /petitions; `stats`, `files`
+(/export, /report) and `broadcasts` hold the rest.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 from bot.i18n import Translator
 from bot.petition import Petition
@@ -45,3 +50,29 @@ def petitions_text(t: Translator, entries: list[PetitionEntry], chosen: str) -> 
         )
     )
     return directed(Screen("\n".join(lines)), t).text
+
+
+def goal_usage(t: Translator, shown_goal: int) -> str:
+    return t.gettext(
+        "Send /goal followed by a number, for example /goal 100000. The current goal is {goal}."
+    ).format(goal=t.number(shown_goal))
+
+
+def goal_set(t: Translator, goal: int) -> str:
+    return t.gettext("Goal set to {goal}. Supporters see it from now on.").format(
+        goal=t.number(goal)
+    )
+
+
+def paused(t: Translator) -> str:
+    return t.gettext("Signing is paused. Supporters are told so until you send /resume.")
+
+
+def resumed(t: Translator) -> str:
+    return t.gettext("Signing is open again.")
+
+
+def no_such_petition(t: Translator, petition_id: str) -> str:
+    return t.gettext("No petition has the id {id}. Send /petitions to see them.").format(
+        id=escape(petition_id)
+    )

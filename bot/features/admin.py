@@ -13,7 +13,6 @@ import contextlib
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from html import escape
 
 from telegram import BotCommandScopeChat, Message, Update
 from telegram.error import TelegramError
@@ -25,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.admin_screens import PetitionEntry, petitions_text
+from bot import admin_screens as screens
 from bot.context import Context
 from bot.desk import PetitionDesk
 from bot.i18n import Translator, translator
@@ -145,31 +144,21 @@ async def set_goal(request: AdminRequest) -> None:
     goal = int(arguments[0]) if arguments and arguments[0].isdigit() else 0
     if not 0 < goal <= MAX_GOAL:
         record = await storage.load(petition.id, request.admin_id)
-        live = request.service.live_petition(record)
-        shown = live.goal_for(record.total)
-        await request.message.reply_text(
-            t.gettext(
-                "Send /goal followed by a number, for example /goal 100000. "
-                "The current goal is {goal}."
-            ).format(goal=t.number(shown))
-        )
+        shown = request.service.live_petition(record).goal_for(record.total)
+        await request.message.reply_text(screens.goal_usage(t, shown))
         return
     await storage.set_live_goal(petition.id, goal)
-    await request.message.reply_text(
-        t.gettext("Goal set to {goal}. Supporters see it from now on.").format(goal=t.number(goal))
-    )
+    await request.message.reply_text(screens.goal_set(t, goal))
 
 
 async def pause(request: AdminRequest) -> None:
     await request.storage.set_live_paused(request.service.petition.id, True)
-    await request.message.reply_text(
-        request.t.gettext("Signing is paused. Supporters are told so until you send /resume.")
-    )
+    await request.message.reply_text(screens.paused(request.t))
 
 
 async def resume(request: AdminRequest) -> None:
     await request.storage.set_live_paused(request.service.petition.id, False)
-    await request.message.reply_text(request.t.gettext("Signing is open again."))
+    await request.message.reply_text(screens.resumed(request.t))
 
 
 async def list_petitions(request: AdminRequest) -> None:
@@ -177,11 +166,8 @@ async def list_petitions(request: AdminRequest) -> None:
     act on (opening it with its deep link does too)."""
     desk, t, chosen = request.context.bot_data.desk, request.t, request.service
     if request.arguments:  # what is left is not the id of a petition served
-        await request.message.reply_text(
-            t.gettext("No petition has the id {id}. Send /petitions to see them.").format(
-                id=escape(request.arguments[0][:MAX_AUDIT_DETAIL])
-            )
-        )
+        unknown = request.arguments[0][:MAX_AUDIT_DETAIL]
+        await request.message.reply_text(screens.no_such_petition(t, unknown))
         return
     if request.named:
         await desk.choose(request.admin_id, chosen.petition.id)
@@ -190,8 +176,8 @@ async def list_petitions(request: AdminRequest) -> None:
     for petition in desk.catalog.petitions:
         record = await request.storage.load(petition.id, request.admin_id)
         live = desk.services[petition.id].live_petition(record)
-        entries.append(PetitionEntry(live, record.total, live.closed_reason(now)))
-    await request.message.reply_text(petitions_text(t, entries, chosen.petition.id))
+        entries.append(screens.PetitionEntry(live, record.total, live.closed_reason(now)))
+    await request.message.reply_text(screens.petitions_text(t, entries, chosen.petition.id))
 
 
 PETITION_COMMANDS: dict[str, AdminCommand] = {

@@ -8,52 +8,27 @@ bot.broadcasting's `BroadcastSender`.
 from __future__ import annotations
 
 import contextlib
-from html import escape
 
 from telegram import (
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Update,
 )
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application
 
-from bot.broadcasting import excerpt, figures, send_broadcast_text
+from bot.admin_screens import broadcasts as screens
+from bot.admin_screens.broadcasts import BUTTON_PREFIX
+from bot.broadcasting import send_broadcast_text
 from bot.context import Context
 from bot.features.admin import AdminButtonHandler, AdminCommand, AdminRequest
 from bot.i18n import Translator, translator
 from bot.incoming import pressed_message
 from bot.screens import visible_length
 from bot.settings import Settings
+from bot.telegram_io import reply_screen
 from storage.base import Storage
 from storage.records import Broadcast, BroadcastState
-
-BUTTON_PREFIX = "bc"
-
-
-def confirm_keyboard(t: Translator, broadcast_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t.gettext("Send"), callback_data=f"{BUTTON_PREFIX}:send:{broadcast_id}"
-                ),
-                InlineKeyboardButton(
-                    t.gettext("Cancel"), callback_data=f"{BUTTON_PREFIX}:cancel:{broadcast_id}"
-                ),
-            ]
-        ]
-    )
-
-
-def sending_text(t: Translator, expected: int) -> str:
-    return t.ngettext(
-        "Sending to about {count} supporter. Progress reports follow; /broadcast_stop stops it.",
-        "Sending to about {count} supporters. Progress reports follow; /broadcast_stop stops it.",
-        expected,
-    ).format(count=t.number(expected))
 
 
 async def broadcast(request: AdminRequest) -> None:
@@ -62,78 +37,33 @@ async def broadcast(request: AdminRequest) -> None:
     petition_id = request.service.petition.id
     text = request.text
     if not text:
-        await request.message.reply_text(
-            t.gettext(
-                "Send /broadcast followed by your message, for example:\n"
-                "/broadcast We reached 10,000 signatures. Thank you!\n\n"
-                "It goes to every signer who asked for updates. It can span several lines "
-                "and use bold, italics and links. You see a preview before anything is sent."
-            )
-        )
+        await request.message.reply_text(screens.usage(t))
         return
     length = visible_length(text)
     if length > MessageLimit.MAX_TEXT_LENGTH:
-        await request.message.reply_text(
-            t.gettext(
-                "That message is too long for Telegram: {length} characters, at most {limit}. "
-                "Please shorten it."
-            ).format(length=t.number(length), limit=t.number(MessageLimit.MAX_TEXT_LENGTH))
-        )
+        await request.message.reply_text(screens.too_long(t, length, MessageLimit.MAX_TEXT_LENGTH))
         return
     latest = await storage.latest_broadcast(petition_id)
     if latest is not None and latest.state is BroadcastState.SENDING:
-        await request.message.reply_text(_busy_text(t))
+        await request.message.reply_text(screens.busy(t))
         return
     try:
         await send_broadcast_text(request.context.bot, request.message.chat_id, text)
     except BadRequest as error:
-        await request.message.reply_text(
-            t.gettext("Telegram refused this message ({reason}). Nothing was saved.").format(
-                reason=escape(error.message)
-            )
-        )
+        await request.message.reply_text(screens.refused(t, error.message))
         return
     broadcast_id = await storage.create_broadcast(
         petition_id, request.admin_id, text, now=request.service.clock()
     )
     expected = (await storage.overview(petition_id)).opted_in
-    await request.message.reply_text(
-        t.ngettext(
-            "Send this to about {count} supporter who asked for updates?",
-            "Send this to about {count} supporters who asked for updates?",
-            expected,
-        ).format(count=t.number(expected)),
-        reply_markup=confirm_keyboard(t, broadcast_id),
-    )
-
-
-def _busy_text(t: Translator) -> str:
-    return t.gettext(
-        "A broadcast is being sent right now. Wait until it is done (/broadcast_status shows "
-        "how it is going), or stop it with /broadcast_stop."
-    )
+    await reply_screen(request.message, screens.confirm(t, broadcast_id, expected))
 
 
 async def broadcast_status(request: AdminRequest) -> None:
-    t, storage = request.t, request.storage
-    petition_id = request.service.petition.id
+    storage, petition_id = request.storage, request.service.petition.id
     latest = await storage.latest_broadcast(petition_id)
-    if latest is None:
-        await request.message.reply_text(t.gettext("No broadcast yet."))
-        return
-    headers = {
-        BroadcastState.SENDING: t.gettext("Broadcast #{id} of {date} is being sent."),
-        BroadcastState.DONE: t.gettext("Broadcast #{id} of {date} is finished."),
-        BroadcastState.STOPPED: t.gettext("Broadcast #{id} of {date} was stopped."),
-    }
-    header = headers.get(latest.state, headers[BroadcastState.DONE])
-    expected = (await storage.overview(petition_id)).opted_in
-    lines = [
-        header.format(id=latest.id, date=t.date(latest.created_at)),
-        f"“{excerpt(latest.text)}”",
-        figures(t, latest.progress, expected, unknown=latest.state is not BroadcastState.SENDING),
-    ]
-    await request.message.reply_text("\n".join(lines))
+    expected = (await storage.overview(petition_id)).opted_in if latest else 0
+    await request.message.reply_text(screens.status(request.t, latest, expected))
 
 
 async def broadcast_stop(request: AdminRequest) -> None:
@@ -142,14 +72,9 @@ async def broadcast_stop(request: AdminRequest) -> None:
     if latest is None or not await storage.set_broadcast_state(
         latest.id, BroadcastState.STOPPED, expected=BroadcastState.SENDING
     ):
-        await request.message.reply_text(t.gettext("No broadcast is being sent right now."))
+        await request.message.reply_text(screens.nothing_sending(t))
         return
-    await request.message.reply_text(
-        t.gettext(
-            "Broadcast #{id} is stopped: no further messages go out, and it is not resumed. "
-            "/broadcast_status shows the final figures."
-        ).format(id=latest.id)
-    )
+    await request.message.reply_text(screens.stopped(t, latest.id))
 
 
 def admin_commands(settings: Settings) -> dict[str, AdminCommand]:
@@ -179,7 +104,7 @@ async def on_button(update: Update, context: Context) -> None:
     t = translator(context.bot_data.quick_language(query.from_user))
     parsed = parse_button(query.data or "")
     if parsed is None:
-        await _answer(query, t.gettext("This button is no longer valid."))
+        await _answer(query, screens.button_invalid(t))
         return
     action, broadcast_id = parsed
     desk, storage = context.bot_data.desk, context.bot_data.storage
@@ -195,7 +120,7 @@ async def on_button(update: Update, context: Context) -> None:
         now=desk.clock(),
     )
     if found is None or service is None:
-        await _answer(query, t.gettext("This button is no longer valid."))
+        await _answer(query, screens.button_invalid(t))
         return
     if action == "send":
         await _start(query, context, t, storage, found)
@@ -213,19 +138,19 @@ async def _start(
     latest = await storage.latest_broadcast(draft.petition_id)
     if latest is not None and latest.state is BroadcastState.SENDING and latest.id != draft.id:
         # The draft stays: the admin can press Send again once the other one is done.
-        await _answer(query, _busy_text(t), alert=True)
+        await _answer(query, screens.busy(t), alert=True)
         return
     # Only the first press (of any admin, on any instance) moves the draft on.
     if not await storage.set_broadcast_state(
         draft.id, BroadcastState.SENDING, expected=BroadcastState.DRAFT
     ):
-        await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
+        await _answer(query, screens.state_notice(t, await storage.get_broadcast(draft.id)))
         return
     sender = context.bot_data.broadcast_senders.get(draft.petition_id)
     if sender is not None:
         sender.wake()  # start now rather than at the next poll
     expected = (await storage.overview(draft.petition_id)).opted_in
-    await _edit(query, sending_text(t, expected))
+    await _edit(query, screens.sending(t, expected))
     await _answer(query, None)
 
 
@@ -233,16 +158,10 @@ async def _cancel(query: CallbackQuery, t: Translator, storage: Storage, draft: 
     if not await storage.set_broadcast_state(
         draft.id, BroadcastState.CANCELLED, expected=BroadcastState.DRAFT
     ):
-        await _answer(query, _state_notice(t, await storage.get_broadcast(draft.id)))
+        await _answer(query, screens.state_notice(t, await storage.get_broadcast(draft.id)))
         return
-    await _edit(query, t.gettext("Cancelled: nothing was sent."))
+    await _edit(query, screens.cancelled(t))
     await _answer(query, None)
-
-
-def _state_notice(t: Translator, current: Broadcast | None) -> str:
-    if current is not None and current.state is BroadcastState.CANCELLED:
-        return t.gettext("This broadcast was cancelled.")
-    return t.gettext("This broadcast has already started. /broadcast_stop stops it.")
 
 
 async def _answer(query: CallbackQuery, text: str | None, *, alert: bool = False) -> None:

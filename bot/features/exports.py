@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from html import escape
 from pathlib import Path
 
 import aiohttp
@@ -37,9 +36,14 @@ from telegram import Bot
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
 
+from bot.admin_screens.files import (
+    export_caption,
+    file_refused,
+    report_caption,
+    report_summary,
+)
 from bot.countries import country_name
 from bot.features.admin import AdminCommand, AdminRequest
-from bot.i18n import Translator
 from bot.settings import Settings
 from bot.uploads import MAX_UPLOAD_BYTES, send_document
 from storage.records import ExportRow
@@ -263,100 +267,6 @@ class _ZipPart:
         return self.path
 
 
-# ---- what the admin reads -----------------------------------------------------------------------
-
-
-def export_caption(
-    t: Translator, title: str, rows: int, taken: datetime, *, zipped: bool, part: int, parts: int
-) -> str:
-    """ "Signatures of <title>: N rows, taken <date>", plus a word on zip and parts (HTML)."""
-    lines = [
-        t.ngettext(
-            "Signatures of {title}: {count} row, taken {date}",
-            "Signatures of {title}: {count} rows, taken {date}",
-            rows,
-        ).format(title=f"<b>{escape(title)}</b>", count=t.number(rows), date=t.date(taken))
-    ]
-    lines.extend(_packing_notes(t, zipped=zipped, part=part, parts=parts))
-    return "\n".join(lines)
-
-
-def report_caption(
-    t: Translator,
-    country: str,
-    rows: int,
-    first: datetime | None,
-    last: datetime | None,
-    *,
-    zipped: bool = False,
-    part: int = 1,
-    parts: int = 1,
-) -> str:
-    """ "<Country>: N signatures, first <date>, last <date>" (HTML); N=0: none yet."""
-    name = f"<b>{escape(country)}</b>"
-    if rows == 0:
-        return t.gettext("{country}: no signatures yet").format(country=name)
-    if first is None or last is None:
-        line = t.ngettext(
-            "{country}: {count} signature", "{country}: {count} signatures", rows
-        ).format(country=name, count=t.number(rows))
-    else:
-        line = t.ngettext(
-            "{country}: {count} signature, first {first}, last {last}",
-            "{country}: {count} signatures, first {first}, last {last}",
-            rows,
-        ).format(country=name, count=t.number(rows), first=t.date(first), last=t.date(last))
-    return "\n".join([line, *_packing_notes(t, zipped=zipped, part=part, parts=parts)])
-
-
-def _packing_notes(t: Translator, *, zipped: bool, part: int, parts: int) -> list[str]:
-    notes = []
-    if zipped:
-        notes.append(
-            t.gettext(
-                "The table is larger than the 50 MB Telegram lets bots send, so it comes "
-                "compressed as a zip."
-            )
-        )
-    if parts > 1:
-        notes.append(
-            t.gettext("Part {part} of {parts}; each part starts with the column names.").format(
-                part=t.number(part), parts=t.number(parts)
-            )
-        )
-    return notes
-
-
-def report_summary(
-    t: Translator, title: str, total: int, countries: int, in_targets: int, elsewhere: int
-) -> str:
-    """The last /report message: the worldwide total and where it came from (HTML)."""
-    return "\n".join(
-        [
-            t.gettext("Delivery report for {title}").format(title=f"<b>{escape(title)}</b>"),
-            "",
-            t.ngettext(
-                "Worldwide: {count} signature.", "Worldwide: {count} signatures.", total
-            ).format(count=t.number(total)),
-            t.ngettext(
-                "Signers come from {count} country.",
-                "Signers come from {count} countries.",
-                countries,
-            ).format(count=t.number(countries)),
-            t.ngettext(
-                "From the addressed countries: {count} signature.",
-                "From the addressed countries: {count} signatures.",
-                in_targets,
-            ).format(count=t.number(in_targets)),
-            t.ngettext(
-                "From elsewhere: {count} signature.",
-                "From elsewhere: {count} signatures.",
-                elsewhere,
-            ).format(count=t.number(elsewhere)),
-        ]
-    )
-
-
 def export_file_name(petition_id: str, taken: datetime) -> str:
     return f"signatures-{petition_id}-{taken.astimezone(UTC):%Y-%m-%d}.csv"
 
@@ -481,11 +391,7 @@ class Exports:
                 )
         except TelegramError as error:
             log.warning("sending %s to an admin failed: %s", csv_path.name, error)
-            await request.message.reply_text(
-                request.t.gettext("The file could not be sent: {reason}").format(
-                    reason=escape(str(error))
-                )
-            )
+            await request.message.reply_text(file_refused(request.t, str(error)))
             return False
         return True
 

@@ -1,7 +1,7 @@
 """Admin screens: what the console shows, as pure functions of plain data (like bot.screens).
 
-This module: the live petition (/goal, /pause, /resume) and /petitions; `stats`, `files`
-(/export, /report) and `broadcasts` hold the rest.
+This module: the live petition (/goal, /pause, /resume), /petitions and error alerts;
+`stats`, `files` (/export, /report) and `broadcasts` hold the rest.
 """
 
 from __future__ import annotations
@@ -76,3 +76,11 @@ def no_such_petition(t: Translator, petition_id: str) -> str:
     return t.gettext("No petition has the id {id}. Send /petitions to see them.").format(
         id=escape(petition_id)
     )
+
+
+def error_alert(t: Translator, kind: str) -> str:
+    """Plain text (the error's description is not HTML)."""
+    return t.gettext(
+        "⚠️ The bot hit an unexpected error: {error}. Supporters were asked to try again; "
+        "the log has the details. Further errors of this kind are not reported for ten minutes."
+    ).format(error=kind)

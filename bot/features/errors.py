@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application
 
+from bot.admin_screens import error_alert
 from bot.context import Context
 from bot.i18n import translator
 from bot.incoming import private_chat_of
@@ -92,14 +93,7 @@ async def _alert_admins(context: Context, language: str) -> None:
     kind = describe(context.error)
     if not alerts.admin_ids or not alerts.due(kind):
         return
-    text = (
-        translator(language)
-        .gettext(
-            "⚠️ The bot hit an unexpected error: {error}. Supporters were asked to try again; "
-            "the log has the details. Further errors of this kind are not reported for ten minutes."
-        )
-        .format(error=kind)
-    )
+    text = error_alert(translator(language), kind)
     for admin_id in alerts.admin_ids:
         with contextlib.suppress(TelegramError):
             await context.bot.send_message(admin_id, text, parse_mode=None)

@@ -73,6 +73,27 @@ def test_sandbox_needs_no_token_and_uses_its_own_database(tmp_path: Path) -> Non
     assert not (tmp_path / "petition.db").exists()
 
 
+def test_a_folder_of_petitions_offers_a_chooser(tmp_path: Path) -> None:
+    folder = str(PROJECT_ROOT / "petitions")
+    result = run_bot("--sandbox", "--petition", folder, env={}, cwd=tmp_path, stdin="1\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    assert "Which petition would you like to read?" in result.stdout
+    assert "Five Eyes" in result.stdout and "G7" in result.stdout
+    assert "Read the demands" in result.stdout  # the first button opened its petition
+
+
+def test_a_bad_file_in_a_folder_or_a_list_is_named(tmp_path: Path) -> None:
+    shipped = PROJECT_ROOT / "petitions" / "five_eyes.toml"
+    (tmp_path / "a.toml").write_text(shipped.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "b.toml").write_text('id = "Not Valid"', encoding="utf-8")
+    env = {"TELEGRAM_BOT_TOKEN": "1:x"}
+    result = run_bot("--petition", str(tmp_path), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "b.toml" in result.stderr and "start=<id>" in result.stderr
+    listed = run_bot("--petition", f"{shipped},{shipped}", env=env, cwd=tmp_path)
+    assert listed.returncode == 2 and "both use id" in listed.stderr
+
+
 def test_the_deprecated_rate_setting_still_works_with_a_one_line_warning(tmp_path: Path) -> None:
     result = run_bot("--sandbox", env={"API_RATE_LIMIT": "30"}, cwd=tmp_path, stdin="/quit\n")
     assert result.returncode == 0, result.stderr

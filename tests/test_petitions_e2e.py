@@ -23,7 +23,7 @@ from storage.records import Journey, Step
 from tests.clock import NOW
 from tests.conftest import make_petition, petition_data, signature_request
 from tests.fakes import FakeBotAPI, FakeUser
-from tests.harness import BotInstance
+from tests.harness import BotInstance, WebhookBotInstance
 
 FIRST, SECOND, OLD = "test-petition", "second-petition", "old-petition"
 FIRST_TITLE = "Protect prisoners of conscience"
@@ -300,3 +300,27 @@ async def test_the_inline_card_is_for_the_petition_named_or_opened(
     assert button["url"].endswith(f"?start={SECOND}")
     named = (await alice.inline_query(FIRST))["results"][0]
     assert named["title"] == FIRST_TITLE
+
+
+async def test_two_webhook_instances_agree_on_which_petition_a_supporter_has_open(
+    postgres_url: str,
+) -> None:
+    """Updates alternate between the instances: the focus lives in the shared database."""
+    async with FakeBotAPI() as server:
+        server.webhook_targets = []
+        async with (
+            WebhookBotInstance(server, postgres_url, CATALOG) as first,
+            WebhookBotInstance(server, postgres_url, CATALOG) as second,
+        ):
+            server.webhook_targets = [first.url, second.url]
+            alice = server.user(1, "Alice")
+            await alice.send(f"/start {SECOND}")
+            await alice.press("Sign the petition")
+            await alice.send("Canada")  # typed: whichever instance gets it
+            await alice.press("Canada")
+            await alice.press("or older")
+            await alice.press("I agree")
+            await alice.press("Use this name")
+            await alice.press("Sign now")
+            assert "You are signer #1." in alice.last
+            assert (await first.storage.total(SECOND), await first.storage.total(FIRST)) == (1, 0)

@@ -92,8 +92,8 @@ class PetitionDesk:
             )
             if self.milestone_hook is not None:
                 service.on_milestone = self.milestone_hook(service)
-            self.services[petition.id] = added_service = service
-            added.append(added_service)
+            self.services[petition.id] = service
+            added.append(service)
         return added
 
     def set_milestone_hook(self, hook: MilestoneHook) -> None:
@@ -115,7 +115,7 @@ class PetitionDesk:
         if not self.catalog.several:
             return self.default()
         focus = await self.storage.focus(user_id)
-        return self.service(focus) if focus and self.service(focus) else self.default()
+        return (self.service(focus) if focus else None) or self.default()
 
     async def mark_blocked(self, user_id: int) -> None:
         """A message failed with 403: the supporter blocked the bot, for every petition."""

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     public_listen: str = "0.0.0.0"
     # The endpoint reads the database at most once per this many seconds.
     public_refresh_seconds: float = Field(default=5.0, ge=0.1, le=3600)
+    # The public HTTPS address of that server (behind a reverse proxy), e.g.
+    # https://petition.example.org: set, the bot offers the Mini App signing form.
+    public_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = (
         "INFO"
     )
@@ -121,6 +124,14 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be the public https:// URL Telegram posts updates to")
         return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_https(cls, value: str | None) -> str | None:
+        # Telegram opens Mini Apps over HTTPS only.
+        if value and not value.startswith("https://"):
+            raise ValueError("must be the https:// address of the public server (PUBLIC_PORT)")
+        return value.rstrip("/") if value else None
 
     @field_validator("webhook_secret")
     @classmethod

@@ -102,6 +102,24 @@ class _Run:
     progress_shown: float = 0.0
 
 
+class SendSchedule:
+    """Start times for sends, at least `interval` apart, reserved ahead of the sending.
+
+    Each send reserves its slot before it waits, so sends in flight together never share one;
+    after a pause (a 429, a slow call, a busy event loop) sending resumes at the rate from
+    then on, never in a burst to catch up on the slots it missed.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.next_slot = 0.0
+
+    def reserve(self, now: float, quiet_until: float = 0.0) -> float:
+        slot = max(now, self.next_slot, quiet_until)
+        self.next_slot = slot + self.interval
+        return slot
+
+
 class BroadcastSender:
     """Sends the petition's SENDING broadcast, if this process holds (or takes) its lease.
 
@@ -140,7 +158,7 @@ class BroadcastSender:
         # Sending needs the application running: before start() and from stop() on, its
         # HTTP session may be closed, and a failed call would be recorded as "unknown".
         self.is_running = is_running
-        self._next_slot = 0.0
+        self.schedule = SendSchedule(self.interval)
         # When Telegram lets broadcasts send again: shared with the rate limiter, whose 429s
         # on calls that name no chat silence broadcasts too.
         self.gate = gate or BroadcastGate()
@@ -359,18 +377,14 @@ class BroadcastSender:
         return state
 
     async def _pace(self) -> None:
-        """Wait for the next slot of the schedule: at most `rate` sends a second.
-
-        Each send reserves its slot before it waits, so sends in flight together never share
-        one. Slots are kept on the monotonic clock, so the time spent on the database and on
-        the call itself counts toward the interval; after a pause (a 429, a slow call) sending
-        resumes at the rate, never in a burst to catch up. A slot reserved before a 429 came
-        in is given up for a new one after the silence Telegram asked for.
+        """Wait for the next slot of the schedule (`SendSchedule`): at most `rate` sends a
+        second. Slots are kept on the monotonic clock, so the time spent on the database and
+        on the call itself counts toward the interval. A slot reserved before a 429 came in is
+        given up for a new one after the silence Telegram asked for.
         """
         while True:
             now = time.monotonic()
-            slot = max(now, self._next_slot, self.gate.quiet_until)
-            self._next_slot = slot + self.interval
+            slot = self.schedule.reserve(now, self.gate.quiet_until)
             if slot > now:
                 await asyncio.sleep(slot - now)
             if time.monotonic() >= self.gate.quiet_until:

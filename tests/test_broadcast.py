@@ -9,6 +9,7 @@ a blocked chat, a refused one, and calls whose outcome cannot be known.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,10 +17,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.admin_screens.broadcasts import duration_text, excerpt, figures
-from bot.broadcasting import BroadcastSender
+from bot.broadcasting import BroadcastSender, SendSchedule
 from bot.features.broadcast import parse_button
 from bot.i18n import translator
 from bot.ratelimit import retry_seconds
@@ -176,15 +179,51 @@ async def test_stop_hands_the_lease_on_at_once(make_storage: Any) -> None:
     assert second_bot.to(recipients[-1])  # the second sender finished the job
 
 
-async def test_sends_keep_to_the_rate(storage: Storage) -> None:
-    rate = 50
-    await confirmed_broadcast(storage, range(1, 101), "Paced")
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=0.2), min_size=1, max_size=200),
+    rate=st.sampled_from([1.0, 20.0, 30.0, 50.0]),
+)
+def test_the_schedule_never_exceeds_the_rate_nor_bursts_after_a_pause(
+    gaps: list[float], rate: float
+) -> None:
+    """Sends asking for slots at any moments (a busy loop, slow calls, pauses)."""
+    schedule = SendSchedule(1 / rate)
+    now, slots = 0.0, []
+    for gap in gaps:
+        now += gap
+        slot = schedule.reserve(now)
+        assert slot >= now  # never in the past: a pause is not made up for
+        slots.append(slot)
+    for earlier, later in itertools.pairwise(slots):
+        assert later - earlier >= 1 / rate - 1e-9
+    # In any one second, at most `rate` slots.
+    window = 1.0 - 1e-6  # float sums of the interval land a hair short of a whole second
+    assert max(sum(1 for t in slots if start <= t < start + window) for start in slots) <= rate
+
+
+def test_a_quiet_period_moves_the_next_slot_after_it() -> None:
+    schedule = SendSchedule(0.1)
+    assert schedule.reserve(0.0) == 0.0
+    assert schedule.reserve(0.0, quiet_until=5.0) == 5.0
+    assert schedule.reserve(0.0) == pytest.approx(5.1)
+
+
+async def test_the_sender_paces_every_send_through_its_schedule(storage: Storage) -> None:
+    await confirmed_broadcast(storage, range(1, 21), "Paced")
     bot = ScriptedBot()
-    assert await sender_for(storage, bot, "a", rate=float(rate)).send_due()
-    times = [at for at, chat, _ in bot.sends if chat != ADMIN]
-    assert len(times) == 100
-    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert busiest <= rate + 1
+    sender = sender_for(storage, bot, "a", rate=50.0)
+    reserved: list[float] = []
+    reserve = sender.schedule.reserve
+
+    def recording(now: float, quiet_until: float = 0.0) -> float:
+        reserved.append(reserve(now, quiet_until))
+        return reserved[-1]
+
+    sender.schedule.reserve = recording  # type: ignore[method-assign]
+    assert await sender.send_due()
+    assert len([chat for _, chat, _ in bot.sends if chat != ADMIN]) == 20
+    assert len(reserved) == 20
+    assert all(b - a >= 1 / 50 - 1e-9 for a, b in itertools.pairwise(reserved))
 
 
 async def test_a_slow_api_does_not_slow_the_rate(storage: Storage) -> None:

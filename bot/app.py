@@ -16,6 +16,7 @@ from bot import broadcasting
 from bot.clock import Clock, utc_now
 from bot.context import CONTEXT_TYPES, Services
 from bot.desk import PetitionDesk
+from bot.embed import Embeds
 from bot.features import (
     admin,
     broadcast,
@@ -258,6 +259,7 @@ def build_application(
             refresh_seconds=settings.public_refresh_seconds,
             clock=clock,
         )
+        Embeds(services.public_counts, lambda: desk.bot_username)  # /embed, /widget.js
     desk.set_milestone_hook(lambda service: stats.milestone_notifier(application, service))
     admin_commands = {
         **stats.COMMANDS,

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 import warnings
 from pathlib import Path
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
+from telegram.ext import Application
 
 from bot.app import build_application, use_fast_event_loop
-from bot.logs import configure_logging
+from bot.logs import configure_logging, redact, token_secrets
 from bot.petition import PetitionFileError
 from bot.petitions import Catalog, load_petitions
 from bot.sandbox import run_sandbox
@@ -21,6 +24,7 @@ from bot.screens import check_petition_fits
 from bot.settings import ConfigError, Settings, load_settings
 from bot.webhook import serve_webhook
 from storage import open_storage
+from storage.base import StorageUnavailable
 
 SANDBOX_DATABASE_URL = "sqlite:///sandbox.db"
 
@@ -58,9 +62,11 @@ def configure(arguments: argparse.Namespace) -> Settings:
 def main(argv: list[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     use_fast_event_loop()
+    secrets: list[str] = []
     try:
         settings = configure(arguments)
-        configure_logging(settings.log_level, settings.log_format)
+        secrets = secrets_of(settings)
+        configure_logging(settings.log_level, settings.log_format, secrets)
         catalog = Catalog(tuple(load_petitions(settings.petition_file)))
         for petition in catalog.petitions:
             check_petition_fits(petition)
@@ -69,23 +75,72 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             raise ConfigError(str(error)) from None
         if arguments.sandbox:
-            asyncio.run(run_sandbox(storage, catalog))
+            try:
+                asyncio.run(run_sandbox(storage, catalog))
+            except KeyboardInterrupt:  # Ctrl-C leaves the sandbox like Ctrl-D does
+                print("\nBye.")
             return 0
         application = build_application(settings, storage, catalog, reload_on_sighup=True)
+        quiet_start_up_failures(application)
         if settings.webhook_url:
             settings.webhook_secret_or_raise()
+        if settings.webhook_url:
+            asyncio.run(serve_webhook(application, settings))
+        else:
+            application.run_polling(
+                allowed_updates=Update.ALL_TYPES,
+                timeout=settings.polling_timeout,
+                stop_signals=(signal.SIGINT, signal.SIGTERM),
+            )
     except (ConfigError, PetitionFileError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if settings.webhook_url:
-        asyncio.run(serve_webhook(application, settings))
-        return 0
-    application.run_polling(
-        allowed_updates=Update.ALL_TYPES,
-        timeout=settings.polling_timeout,
-        stop_signals=(signal.SIGINT, signal.SIGTERM),
-    )
+        return fail(str(error), secrets)
+    except InvalidToken:
+        return fail(
+            "TELEGRAM_BOT_TOKEN: Telegram does not know this token (check it with @BotFather, "
+            "and that TELEGRAM_API_URL is the Bot API's address)",
+            secrets,
+        )
+    except StorageUnavailable as error:
+        return fail(f"DATABASE_URL: {error}", secrets)
+    except NetworkError as error:  # at start-up only: once running, PTB retries by itself
+        return fail(f"TELEGRAM_API_URL: cannot reach the Bot API ({error.message})", secrets)
     return 0
+
+
+class UntilStarted(logging.Filter):
+    """python-telegram-bot logs a start-up failure (a rejected token, an unreachable API) with
+    its traceback, then raises it; `main` says it in one line instead."""
+
+    def __init__(self, application: Application) -> None:
+        super().__init__()
+        self.application = application
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            self.application.running
+            or record.levelno < logging.ERROR
+            or not record.name.startswith("telegram")
+        )
+
+
+def quiet_start_up_failures(application: Application) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(UntilStarted(application))
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    token = settings.telegram_bot_token
+    webhook = settings.webhook_secret
+    return [
+        *token_secrets(token.get_secret_value() if token else None),
+        *([webhook.get_secret_value()] if webhook else []),
+    ]
+
+
+def fail(message: str, secrets: list[str]) -> int:
+    """One line on stderr, secrets cut out, and exit status 2."""
+    print(f"error: {redact(message, secrets)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

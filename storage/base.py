@@ -31,6 +31,11 @@ from storage.records import (
 log = logging.getLogger(__name__)
 
 
+class StorageUnavailable(Exception):
+    """The database cannot be opened (unwritable path, server down, bad credentials): the
+    message is one line for the operator, with no password in it."""
+
+
 class JourneyStore(Protocol):
     """Each supporter's journey, and everything one of their steps reads (one query)."""
 

@@ -152,3 +152,98 @@ async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: 
                 await process.wait()
         assert process.returncode == 0, stderr.decode()
         assert b"Traceback" not in stderr
+
+
+async def run_bot_against(server: FakeBotAPI, tmp_path: Path, **env: str) -> tuple[int, str]:
+    """run_bot.py as a process against the fake Bot API; (exit status, stdout + stderr)."""
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "DATABASE_", "PETITION_", "ADMIN_", "LOG_"))
+    }
+    settings = {
+        "TELEGRAM_BOT_TOKEN": server.token,
+        "TELEGRAM_API_URL": server.url,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
+        "POLLING_TIMEOUT": "1",
+        **env,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        RUN_BOT,
+        env={**clean, **settings},
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+REJECTED_TOKEN = "4242:rejected-SECRET-part_of_the_token"
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_a_rejected_token_is_one_line_and_never_printed(tmp_path: Path, level: str) -> None:
+    async with FakeBotAPI() as server:
+        status, output = await run_bot_against(
+            server, tmp_path, TELEGRAM_BOT_TOKEN=REJECTED_TOKEN, LOG_LEVEL=level
+        )
+    assert status == 2, output
+    assert "rejected-SECRET" not in output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "TELEGRAM_BOT_TOKEN" in errors[0]
+
+
+async def test_a_wrong_api_path_does_not_print_the_token(tmp_path: Path) -> None:
+    async with FakeBotAPI() as server:
+        status, output = await run_bot_against(
+            server, tmp_path, TELEGRAM_API_URL=f"{server.url}/wrong/path", LOG_LEVEL="DEBUG"
+        )
+    assert status == 2, output
+    assert server.token.split(":", 1)[1] not in output
+    assert "Traceback" not in output
+
+
+async def test_an_unreachable_api_is_one_line(tmp_path: Path) -> None:
+    async with FakeBotAPI() as server:
+        status, output = await run_bot_against(
+            server, tmp_path, TELEGRAM_API_URL="http://127.0.0.1:9"
+        )
+    assert status == 2, output
+    assert "Traceback" not in output
+    assert [line for line in output.splitlines() if line.startswith("error:")]
+
+
+async def test_an_unwritable_database_is_one_line(tmp_path: Path) -> None:
+    async with FakeBotAPI() as server:
+        status, output = await run_bot_against(
+            server, tmp_path, DATABASE_URL="sqlite:////proc/no-such-dir/bot.db"
+        )
+    assert status == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "DATABASE_URL" in errors[0]
+
+
+async def test_ctrl_c_leaves_the_sandbox_without_a_traceback(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        RUN_BOT,
+        "--sandbox",
+        env=clean,
+        cwd=tmp_path,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    while b"> " not in await process.stdout.read(4096):
+        pass  # the first screen and its prompt
+    process.send_signal(signal.SIGINT)
+    output, errors = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, errors.decode()
+    assert b"Traceback" not in errors and b"Bye." in output

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 
+from storage.base import StorageUnavailable
 from storage.schema import migration_scripts, split_sql
 
 APPLICATION_NAME = "petition-bot"  # how our connections show up in pg_stat_activity
@@ -53,6 +54,15 @@ class PostgresConnection:
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
+        try:
+            await self._connect()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            host = urlsplit(self.dsn).hostname or "the local socket"
+            reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
+            raise StorageUnavailable(f"cannot connect to PostgreSQL on {host}: {reason}") from None
+        await self._migrate()
+
+    async def _connect(self) -> None:
         settings = {"application_name": APPLICATION_NAME}
         if self.schema:
             settings["search_path"] = self.schema
@@ -73,7 +83,6 @@ class PostgresConnection:
             server_settings=settings,
             reset=_nothing_to_reset,
         )
-        await self._migrate()
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.base import StorageUnavailable
 from storage.schema import migration_scripts, split_sql
 from storage.sqlite.batches import Batches
 
@@ -70,9 +71,13 @@ class SQLiteConnection:
         self._reads = Batches(lambda: self._read_db, write=False)
 
     async def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._connect()
+        except (OSError, sqlite3.Error) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StorageUnavailable(f"cannot open {self.path}: {reason}") from None
         async with _start_up_lock(self.path):
             await self._writer.execute("PRAGMA journal_mode=WAL")
             await self._migrate()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -91,7 +92,7 @@ class Inbox:
 
     async def receive(self, updates: list[dict[str, Any]]) -> None:
         """Store a fetched batch before Telegram is told it arrived; note which are copies."""
-        stored = [(update["update_id"], orjson.dumps(update).decode()) for update in updates]
+        stored = [(update["update_id"], _as_json(update)) for update in updates]
         fresh = set(await self.storage.receive_updates(self.bot_id, stored, now=self.clock()))
         for update_id, _ in stored:
             if update_id not in fresh:
@@ -150,3 +151,14 @@ class InboxRequest(AiohttpRequest):
                 await self.inbox.receive(updates)
                 content = orjson.dumps(answer)  # PTB parses what is left of it
         return status, content
+
+
+def _as_json(update: dict[str, Any]) -> str:
+    """The update as JSON text, whatever it holds: orjson refuses what Python's json writes
+    (integers beyond 64 bits, text orjson cannot encode), and one update that cannot be
+    stored must not stop the polling of every update behind it."""
+    try:
+        return orjson.dumps(update).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        log.warning("update %s stored through the slow JSON path", update.get("update_id"))
+        return json.dumps(update, default=str)

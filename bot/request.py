@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from typing import Any
 
 import aiohttp
@@ -20,6 +21,19 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.ptb_seam import DefaultValue, JSONDict, ODVInput
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """The parsed JSON value with every lone UTF-16 surrogate replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {key: without_lone_surrogates(item) for key, item in value.items()}
+    return value
 
 
 class AiohttpRequest(BaseRequest):
@@ -51,8 +65,11 @@ class AiohttpRequest(BaseRequest):
     def parse_json_payload(payload: bytes) -> JSONDict:
         try:
             return orjson.loads(payload)
-        except orjson.JSONDecodeError:  # e.g. invalid UTF-8: PTB's parser replaces, or explains
-            return BaseRequest.parse_json_payload(payload)
+        except orjson.JSONDecodeError:
+            # Invalid UTF-8 (PTB's parser replaces it, or explains), or a lone surrogate such
+            # as "\ud800", which JSON allows and no UTF-8 encoder takes: made U+FFFD, so the
+            # update can be stored and answered like any other.
+            return without_lone_surrogates(BaseRequest.parse_json_payload(payload))
 
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:

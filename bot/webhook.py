@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import logging
 import signal
 from urllib.parse import urlsplit
@@ -19,12 +18,14 @@ from urllib.parse import urlsplit
 import orjson
 from aiohttp import web
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.app import start_application, stop_application
 from bot.context import Services
 from bot.features import once
 from bot.incoming import WebhookReplies, trim_update
+from bot.request import AiohttpRequest
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,11 @@ class WebhookServer:
         if self.draining:  # shutting down: Telegram retries, another instance answers
             return web.Response(status=503, text="shutting down")
         try:
-            data = await request.json(loads=json.loads)
+            data = AiohttpRequest.parse_json_payload(await request.read())
+            if not isinstance(data, dict):  # [], null, "x": JSON, but no update
+                raise TypeError("not a JSON object")
             update = Update.de_json(trim_update(data), self.application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, TelegramError):
             return web.Response(status=400, text="not an update")
         application = self.application
         opened = self.replies.open(update.update_id)

@@ -273,3 +273,17 @@ async def test_an_edit_failing_three_times_still_lands(
         await yuri.press("Sign the petition")
         assert "Where do you live?" in yuri.last
         assert len(yuri.messages) == 1
+
+
+async def test_a_text_with_a_lone_surrogate_delays_nobody(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    """Telegram can send "\\ud800" alone (JSON allows it, UTF-8 does not): such an update is
+    stored and answered like any other, and the updates behind it are handled."""
+    mallory, alice = server.user(4101, "Mallory"), server.user(4102, "Alice")
+    await mallory.send("/start")
+    await mallory.press("Sign the petition")
+    await mallory.send("Can\ud800ada")  # a country search with a broken character
+    assert "Canada" in " ".join(mallory.button_texts)
+    await alice.send("/start")
+    assert "Protect prisoners of conscience" in alice.last

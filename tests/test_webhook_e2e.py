@@ -54,13 +54,21 @@ async def test_webhook_refuses_requests_without_the_secret(
         async with http.post(instance.url, json=update, headers=headers) as response:
             assert response.status == 403
         headers = {"X-Telegram-Bot-Api-Secret-Token": WebhookBotInstance.SECRET}
-        async with http.post(instance.url, data=b"{not json", headers=headers) as response:
-            assert response.status == 400
+        for body in (b"{not json", b"[]", b"null", b'"x"', b"42"):
+            async with http.post(instance.url, data=body, headers=headers) as response:
+                assert response.status == 400, body  # JSON or not, no update: no traceback
+        server.register_chat(server.user(6003, "M").chat)  # Telegram knows the chat it sends
+        surrogate = b'{"update_id": 9, "message": {"message_id": 1, "date": 1, "chat": {"id": '
+        surrogate += b'6003, "type": "private"}, "from": {"id": 6003, "is_bot": false, '
+        surrogate += rb'"first_name": "M"}, "text": "/start \ud800"}}'
+        async with http.post(instance.url, data=surrogate, headers=headers) as response:
+            assert response.status == 200
         health_url = instance.url.replace(WebhookBotInstance.PATH, "/healthz")
         async with http.get(health_url) as response:
             assert response.status == 200
             assert (await response.json())["total"] == 0
-    assert server.calls_for("sendMessage") == []  # nothing forged got through
+    # Nothing forged got through; the broken character came in with the secret and is answered.
+    assert [call.params["chat_id"] for call in server.calls_for("sendMessage")] == [6003]
 
 
 async def sign_whole_journey(user: FakeUser, semaphore: asyncio.Semaphore) -> None:

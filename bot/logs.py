@@ -45,7 +45,8 @@ class RedactingFormatter(logging.Formatter):
 
 def redact(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
-        text = text.replace(secret, REDACTED)
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, REDACTED)
     return text
 
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from bot.countries import is_country_code
+from bot.telegram_html import telegram_html_problem
 
 
 def _country_code(value: str) -> str:
@@ -40,22 +41,37 @@ CountryCode = Annotated[str, AfterValidator(_country_code)]
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+def _telegram_html(value: str) -> str:
+    problem = telegram_html_problem(value)
+    if problem:
+        raise ValueError(f"Telegram would refuse this text: {problem}")
+    return value
+
+
+# Text shown in Telegram messages: checked against Telegram's HTML subset when loaded.
+Html = Annotated[NonEmpty, AfterValidator(_telegram_html)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_telegram_html),
+]
 
 
 class PartialPetitionText(Strict):
     """The wording in one language as written in the file: any field may be left out."""
 
     title: Title | None = None
-    summary: NonEmpty | None = None
-    background: NonEmpty | None = None
-    demands: list[NonEmpty] | None = None
-    consent: NonEmpty | None = None
-    privacy: NonEmpty | None = None
+    summary: Html | None = None
+    background: Html | None = None
+    demands: list[Html] | None = None
+    consent: Html | None = None
+    privacy: Html | None = None
 
 
 class PetitionText(PartialPetitionText):
@@ -65,7 +81,7 @@ class PetitionText(PartialPetitionText):
 
 
 class Source(Strict):
-    title: NonEmpty
+    title: NonEmpty  # plain text: the screens escape it
     url: HttpUrl
 
 
@@ -136,6 +152,20 @@ class Petition(Strict):
             Locale.parse(value)
         except (ValueError, UnknownLocaleError):
             raise ValueError(f"{value!r} is not a known language code") from None
+        return value
+
+    @field_validator("text")
+    @classmethod
+    def _language_codes(cls, value: dict[str, PartialPetitionText]) -> dict[str, object]:
+        # Keys are matched to supporters' languages as written: "FR" or "pt-br" would load
+        # and never be shown (or crash Babel later), so say how to write them instead.
+        for code in value:
+            try:
+                canonical = str(Locale.parse(code.replace("-", "_")))
+            except (ValueError, TypeError, UnknownLocaleError):
+                raise ValueError(f"[text.{code}]: {code!r} is not a known language code") from None
+            if canonical != code:
+                raise ValueError(f"[text.{code}]: write the language code as {canonical!r}")
         return value
 
     @model_validator(mode="after")

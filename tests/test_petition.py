@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from bot.petition import PetitionFileError, current_goal, load_petition
 from bot.screens import check_petition_fits
 from bot.settings import PROJECT_ROOT
-from tests.conftest import NOW, make_petition
+from tests.conftest import NOW, make_petition, petition_data
 
 SHIPPED = sorted((PROJECT_ROOT / "petitions").glob("*.toml"))
 
@@ -165,20 +166,10 @@ def test_goal_does_not_rise_when_disabled() -> None:
     assert current_goal(50, 80, auto_raise=False) == 50
 
 
-def test_bare_ampersand_in_petition_text_fails_at_start() -> None:
-    petition = make_petition(
-        text={
-            "en": {
-                "title": "Cats & dogs",
-                "summary": "S",
-                "demands": ["D"],
-                "consent": "C",
-                "privacy": "P",
-            }
-        }
-    )
-    with pytest.raises(PetitionFileError, match="bare '&'"):
-        check_petition_fits(petition, NOW)
+def test_bare_ampersand_in_petition_text_fails_when_read() -> None:
+    text = {"title": "Cats & dogs", "summary": "S", "demands": ["D"], "consent": "C"}
+    with pytest.raises(ValueError, match=r"text\.en\.title[\s\S]*a bare &"):
+        make_petition(text={"en": {**text, "privacy": "P"}})
     fine = make_petition(
         text={
             "en": {
@@ -191,3 +182,18 @@ def test_bare_ampersand_in_petition_text_fails_at_start() -> None:
         }
     )
     check_petition_fits(fine, NOW)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("xx", "'xx' is not a known language code"),
+        ("FR", "write the language code as 'fr'"),
+        ("pt-br", "write the language code as 'pt_BR'"),
+    ],
+)
+def test_language_sections_are_known_codes_written_as_matched(code: str, message: str) -> None:
+    text = petition_data()["text"]
+    text[code] = {"title": "T"}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_petition(text=text)

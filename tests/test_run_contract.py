@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -247,3 +248,27 @@ async def test_ctrl_c_leaves_the_sandbox_without_a_traceback(tmp_path: Path) -> 
     output, errors = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, errors.decode()
     assert b"Traceback" not in errors and b"Bye." in output
+
+
+@pytest.mark.parametrize(
+    ("title", "problem"),
+    [
+        ("Free them <script>alert(1)</script>", "<script> is not a tag Telegram allows"),
+        ("Ages 5 < 18", "a bare <"),
+        ("Rights & duties", "a bare &"),
+        ("<b>Unclosed", "<b> is never closed"),
+    ],
+)
+def test_petition_text_telegram_would_refuse_is_named_at_start_up(
+    tmp_path: Path, title: str, problem: str
+) -> None:
+    shipped = (PROJECT_ROOT / "petitions" / "five_eyes.toml").read_text(encoding="utf-8")
+    head, english = shipped.split("[text.en]\n", 1)
+    old_title = next(line for line in english.splitlines() if line.startswith("title = "))
+    english = english.replace(old_title, "title = " + json.dumps(title), 1)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"{head}[text.en]\n{english}", encoding="utf-8")
+    result = run_bot("--petition", str(bad), env={"TELEGRAM_BOT_TOKEN": "1:x"}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "text.en.title" in lines[0] and problem in lines[0], lines

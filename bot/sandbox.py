@@ -66,13 +66,20 @@ async def run_sandbox(
     read_line: Callable[[], str] | None = None,
     out: TextIO = sys.stdout,
     clock: Clock = utc_now,
+    retention_days: int | None = None,
 ) -> None:
     read = read_line or sys.stdin.readline
     color = out.isatty() and "NO_COLOR" not in os.environ
     language = (os.environ.get("LANG") or "en").split(".")[0]
     supporter = Supporter(SANDBOX_USER_ID, os.environ.get("USER", "").title(), language)
     catalog = petitions if isinstance(petitions, Catalog) else Catalog((petitions,))
-    desk = PetitionDesk(storage, catalog, bot_username=SANDBOX_BOT_USERNAME, clock=clock)
+    desk = PetitionDesk(
+        storage,
+        catalog,
+        bot_username=SANDBOX_BOT_USERNAME,
+        clock=clock,
+        retention_days=retention_days,  # /privacy states the rule, as in Telegram
+    )
     await storage.open()
     try:
         out.write(

@@ -507,7 +507,7 @@ def _status(view: View) -> str:
                 date=t.date(view.signature.signed_at), number=t.number(view.signature.number)
             )
         )
-    else:
+    elif reason is None:  # closed: there is nothing to begin
         parts.append(t.gettext("You have not signed yet: send /start to begin."))
     return "\n\n".join(parts)
 

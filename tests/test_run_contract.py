@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, ConfigError, load_settings
+from bot.settings import PROJECT_ROOT, ConfigError, Settings, load_settings
 from tests.fakes import FakeBotAPI
 
 RUN_BOT = str(PROJECT_ROOT / "run_bot.py")
@@ -272,3 +272,9 @@ def test_petition_text_telegram_would_refuse_is_named_at_start_up(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "text.en.title" in lines[0] and problem in lines[0], lines
+
+
+def test_dotenv_next_to_run_bot_is_read_whatever_the_current_folder() -> None:
+    # Writing a .env into the checkout would leak into every other test: check the setting.
+    files = Settings.model_config["env_file"]
+    assert isinstance(files, tuple) and files[0] == Path(RUN_BOT).parent / ".env"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from bot.sandbox import format_screen, parse_input, run_sandbox, to_terminal
 from bot.screens import Button, Screen
 from storage.sqlite import SQLiteStorage
 from tests.clock import NOW, running_from
+from tests.conftest import make_petition
 
 
 async def test_sandbox_signs_a_petition(
@@ -49,3 +51,22 @@ def test_numbers_press_buttons_and_text_is_typed() -> None:
     assert parse_input("/start r_abcd", actions) == Command("start", "r_abcd")
     assert parse_input("Ada\n", actions) == Typed("Ada")
     assert to_terminal("<b>x</b>", color=True) == "\033[1mx\033[0m"
+
+
+async def test_sandbox_privacy_states_the_retention_rule_and_closed_status_says_no_start(
+    tmp_path: Path,
+) -> None:
+    ended = make_petition(deadline=(NOW - timedelta(days=1)).date().isoformat())
+    answers = iter(["/privacy", "/status", ""])
+    out = io.StringIO()
+    await run_sandbox(
+        SQLiteStorage(tmp_path / "sandbox.db"),
+        ended,
+        read_line=lambda: next(answers),
+        out=out,
+        clock=running_from(NOW),
+        retention_days=30,
+    )
+    text = out.getvalue()
+    assert "30 days after the petition closes, signatures are anonymised" in text
+    assert "Signing has ended." in text and "send /start to begin" not in text

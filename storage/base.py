@@ -173,6 +173,9 @@ class LiveSettings(Protocol):
 
     async def audit_entries(self, petition_id: str, limit: int = 100) -> list[AuditEntry]: ...
 
+    async def shared_secret(self, name: str) -> bytes:
+        """A random 32-byte secret every instance on this database shares, made once."""
+
 
 class ConsoleReads(Protocol):
     """The admin console's reads: counters, never scans."""

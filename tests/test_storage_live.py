@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from storage.base import Storage
@@ -36,3 +37,12 @@ async def test_audit_log_keeps_every_entry_newest_first(storage: Storage) -> Non
         (1, "goal", "100", True),
     ]
     assert entries[1].at == NOW
+
+
+async def test_a_shared_secret_is_made_once_and_shared_by_every_instance(
+    make_storage: StorageFactory,
+) -> None:
+    first, second = await make_storage(), await make_storage()
+    made, read = await asyncio.gather(first.shared_secret("logs"), second.shared_secret("logs"))
+    assert made == read and len(made) == 32
+    assert await first.shared_secret("other") != made

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
 from storage.records import AuditEntry
+
+SECRET_BYTES = 32
 
 
 class PostgresLive(PostgresConnection):
@@ -58,3 +61,13 @@ class PostgresLive(PostgresConnection):
             AuditEntry(row["user_id"], row["action"], row["detail"], row["allowed"], row["at"])
             for row in rows
         ]
+
+    async def shared_secret(self, name: str) -> bytes:
+        # Two instances at once: the first insert wins, both read it back.
+        await self.pool.execute(
+            "INSERT INTO bot_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            name,
+            secrets.token_bytes(SECRET_BYTES),
+        )
+        value = await self.pool.fetchval("SELECT value FROM bot_secrets WHERE name = $1", name)
+        return bytes(value)

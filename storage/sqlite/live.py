@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 
 from storage.records import AuditEntry
-from storage.sqlite.connection import SQLiteConnection
+from storage.sqlite.connection import SQLiteConnection, first_row
+
+SECRET_BYTES = 32
 
 
 class SQLiteLive(SQLiteConnection):
@@ -56,3 +59,14 @@ class SQLiteLive(SQLiteConnection):
                 AuditEntry(user_id, action, detail, bool(allowed), datetime.fromisoformat(at))
                 async for user_id, action, detail, allowed, at in cursor
             ]
+
+    async def shared_secret(self, name: str) -> bytes:
+        async with self._transaction() as db:
+            # Two instances at once: the first insert wins, both read it back.
+            await db.execute(
+                "INSERT INTO bot_secrets (name, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (name, secrets.token_bytes(SECRET_BYTES)),
+            )
+            row = await first_row(db, "SELECT value FROM bot_secrets WHERE name = ?", (name,))
+        assert row is not None
+        return bytes(row[0])

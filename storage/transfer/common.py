@@ -25,9 +25,17 @@ TABLES: dict[str, str] = {
 # Not campaign data: the schema's version, which Telegram updates were already processed
 # (only useful for a day, and only to the instances that processed them), and broadcasts
 # (their deliveries point at Telegram chats of the old instances' run; stop one before moving),
-# and which petition each supporter had open last (they open it again with a tap).
+# which petition each supporter had open last (they open it again with a tap), and the key
+# of the log pseudonyms (the destination makes its own).
 _BOOKKEEPING_TABLES = frozenset(
-    {"schema_version", "update_claims", "broadcasts", "broadcast_deliveries", "supporter_focus"}
+    {
+        "schema_version",
+        "update_claims",
+        "broadcasts",
+        "broadcast_deliveries",
+        "supporter_focus",
+        "bot_secrets",
+    }
 )
 
 

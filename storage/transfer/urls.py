@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from storage import open_storage
-from storage.base import Storage
+from storage.base import Storage, StorageUnavailable
 from storage.postgres import PostgresStorage
 from storage.sqlite import SQLiteStorage
 from storage.transfer.common import UsageError
@@ -59,7 +59,14 @@ async def _open(url: str, role: str) -> Storage:
     storage = open_storage(url)
     try:
         await storage.open()
-    except (OSError, ValueError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+    except (
+        StorageUnavailable,
+        OSError,
+        ValueError,
+        sqlite3.Error,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+    ) as e:
         await storage.close()
         raise UsageError(
             f"cannot open the {role} {redact(url)}: {type(e).__name__}: {_one_line(e)}"

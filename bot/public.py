@@ -27,6 +27,8 @@ from aiohttp import web
 from bot.clock import Clock, utc_now
 from bot.petition import Petition
 from bot.petitions import Catalog
+from bot.screens import plain_text
+from bot.serving import ServerLimits, bound_port, serve
 from storage.records import Overview
 
 log = logging.getLogger(__name__)
@@ -137,7 +139,8 @@ def build_snapshot(petition: Petition, overview: Overview, now: datetime) -> Sna
     goal = live.goal_for(total)
     paused = live.paused
     countries = dict(sorted(overview.countries.items(), key=lambda item: (-item[1], item[0])))
-    title = petition.text_for(petition.default_language).title
+    # Plain text: petition text is Telegram HTML, a campaign page shows characters.
+    title = plain_text(petition.text_for(petition.default_language).title)
     document = {
         "petition": petition.id,
         "title": title,
@@ -327,29 +330,18 @@ class PublicCounts:
             await cache.cancel()
 
 
-async def serve_public_counts(counts: PublicCounts, host: str, port: int) -> web.AppRunner:
+async def serve_public_counts(
+    counts: PublicCounts, host: str, port: int, *, limits: ServerLimits | None = None
+) -> web.AppRunner:
     """Start listening; port 0 lets the OS pick one (see `bound_port`).
 
+    Through `bot.serving`: slow or idle clients are dropped in seconds and connections are
+    capped, so a flood of half-open connections cannot take the bot offline (issue #16).
     Returns the runner, so the caller decides when to stop (`stop_public_counts`).
     """
-    runner = web.AppRunner(counts.app, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
+    runner = await serve(counts.app, host, port, limits=limits, name="public counts")
     log.info("public counts on http://%s:%s%s", host, bound_port(runner), COUNT_PATH)
     return runner
-
-
-def bound_port(runner: web.AppRunner) -> int:
-    """The port actually listened on (useful when asked for port 0)."""
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the public counts server is not listening on a TCP port")
 
 
 async def stop_public_counts(runner: web.AppRunner) -> None:

@@ -26,6 +26,7 @@ from bot.context import Services
 from bot.features import once
 from bot.incoming import WebhookReplies, trim_update
 from bot.request import AiohttpRequest
+from bot.serving import bound_port, serve
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,16 @@ class WebhookServer:
     async def start(self) -> None:
         application = self.application
         await start_application(application, polling_timeout=None)
-        self._runner = web.AppRunner(self.web_app, shutdown_timeout=30)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.webhook_listen, self.settings.webhook_port)
-        await site.start()
-        server = getattr(site, "_server", None)
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.webhook_port
+        # Through bot.serving: slow or idle clients are dropped in seconds and connections are
+        # capped (issue #16); in-flight updates get 30 s to finish on shutdown.
+        self._runner = await serve(
+            self.web_app,
+            self.settings.webhook_listen,
+            self.settings.webhook_port,
+            shutdown_timeout=30,
+            name="webhook",
+        )
+        self.port = bound_port(self._runner)
         # Every instance registers the same public URL: doing it twice is harmless.
         await application.bot.set_webhook(
             self.settings.webhook_url or "",

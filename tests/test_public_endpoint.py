@@ -303,7 +303,7 @@ async def test_503_before_the_first_successful_read(
 
 async def test_titles_and_ids_are_escaped_in_json(petition: Petition) -> None:
     data = petition.model_dump(mode="json")
-    data["text"]["en"]["title"] = 'Stop "it" <now> & forever — ñ'
+    data["text"]["en"]["title"] = 'Stop "it" <b>&lt;now&gt;</b> &amp; forever — ñ'  # HTML
     odd = Petition.model_validate(data)
     counts = PublicCounts(FakeStorage(total=1), odd, clock=Clock())
     async with running(counts) as (http, base):

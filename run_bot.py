@@ -21,6 +21,7 @@ from bot.petition import PetitionFileError
 from bot.petitions import Catalog, load_petitions
 from bot.sandbox import run_sandbox
 from bot.screens import check_petition_fits
+from bot.serving import raise_open_file_limit
 from bot.settings import ConfigError, Settings, load_settings
 from bot.webhook import serve_webhook
 from storage import open_storage
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\nBye.")
             return 0
         application = build_application(settings, storage, catalog, reload_on_sighup=True)
+        raise_open_file_limit()  # connections to the Bot API and to the database need them
         quiet_start_up_failures(application)
         if settings.webhook_url:
             settings.webhook_secret_or_raise()

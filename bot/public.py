@@ -171,6 +171,11 @@ def build_snapshot(petition: Petition, overview: Overview, now: datetime) -> Sna
     )
 
 
+async def _no_sniffing(_: web.Request, response: web.StreamResponse) -> None:
+    """Every answer of the public server is taken for the type it declares, never guessed."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+
+
 def _matches(request: web.Request, etag: str) -> bool:
     """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ is ignored."""
     wanted = request.if_none_match
@@ -268,6 +273,7 @@ class PublicCounts:
         self.app.router.add_get(COUNT_PATH, self.on_count)
         self.app.router.add_get(BADGE_PATH, self.on_badge)
         self.app.on_cleanup.append(self._on_cleanup)
+        self.app.on_response_prepare.append(_no_sniffing)
 
     async def snapshot(self, petition_id: str | None = None) -> Snapshot | None:
         """A petition's numbers (None: unknown petition, or never read successfully)."""

@@ -159,6 +159,10 @@ async def test_cors_and_cache_headers(endpoint: Endpoint) -> None:
             assert response.headers["Access-Control-Allow-Origin"] == "*"
             assert response.headers["Cache-Control"] == "public, max-age=5"
             assert response.headers["ETag"].startswith('"')
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+    async with endpoint.get("/count.json?petition=nope") as response:
+        assert response.status == 404
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
 async def test_etag_gives_304_until_the_count_changes(endpoint: Endpoint) -> None:

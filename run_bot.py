@@ -77,9 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(str(error)) from None
         if arguments.sandbox:
             try:
-                asyncio.run(
-                    run_sandbox(storage, catalog, retention_days=settings.retention_days)
-                )
+                asyncio.run(run_sandbox(storage, catalog, retention_days=settings.retention_days))
             except KeyboardInterrupt:  # Ctrl-C leaves the sandbox like Ctrl-D does
                 print("\nBye.")
             return 0

@@ -34,6 +34,7 @@ _STATIC: dict[str, bytes] = {
     "getMyDescription": b'{"ok":true,"result":{"description":""}}',
     "getMyShortDescription": b'{"ok":true,"result":{"short_description":""}}',
     "getMyCommands": b'{"ok":true,"result":[]}',
+    "getChatMenuButton": b'{"ok":true,"result":{"type":"default"}}',
     "getUpdates": b'{"ok":true,"result":[]}',
 }
 

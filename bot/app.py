@@ -31,6 +31,8 @@ from bot.features import (
 )
 from bot.inbox import DoneMarks, Inbox, InboxRequest
 from bot.menus import command_list, menu_languages
+from bot.metrics import Metrics, metrics_app
+from bot.miniapp import MiniApp, publish_menu_button
 from bot.petition import Petition
 from bot.petitions import Catalog
 from bot.processing import PerUserUpdateProcessor
@@ -40,6 +42,7 @@ from bot.reloading import reload_on_hangup
 from bot.request import AiohttpRequest
 from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
+from bot.serving import serve
 from bot.settings import Settings
 from storage.base import Storage
 
@@ -67,6 +70,7 @@ async def _post_init(application: Application) -> None:
     desk.bot_username = application.bot.username
     service = desk.default()
     await _publish_profile(application.bot, service.petition)
+    await publish_menu_button(application.bot, desk.public_url, service.petition.default_language)
     await admin.publish_admin_menus(application, service.petition.default_language)
     if services.inbox is not None:  # polling: finish what a crash cut short
         replayed = await services.inbox.replay_unfinished(application)
@@ -77,6 +81,17 @@ async def _post_init(application: Application) -> None:
     if services.public_counts is not None and settings.public_port is not None:
         services.public_runner = await serve_public_counts(
             services.public_counts, settings.public_listen, settings.public_port
+        )
+    if services.metrics is not None and settings.metrics_port is not None:
+
+        async def totals() -> dict[str, int]:
+            return {p.id: await storage.total(p.id) for p in desk.catalog.petitions}
+
+        services.metrics_runner = await serve(
+            metrics_app(services.metrics, totals),
+            settings.metrics_listen,
+            settings.metrics_port,
+            name="metrics",
         )
     services.housekeeping = asyncio.create_task(
         housekeeping_loop(storage, desk), name="housekeeping"
@@ -99,6 +114,9 @@ async def _post_shutdown(application: Application) -> None:
     public_runner, services.public_runner = services.public_runner, None
     if public_runner is not None:
         await stop_public_counts(public_runner)
+    metrics_runner, services.metrics_runner = services.metrics_runner, None
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     if services.inbox is not None:
         await services.inbox.close()
     if services.done_marks is not None:
@@ -218,7 +236,15 @@ def build_application(
     token = settings.token_or_raise()
     polling = settings.webhook_url is None
     catalog = petitions if isinstance(petitions, Catalog) else Catalog((petitions,))
-    desk = PetitionDesk(storage, catalog, clock=clock, retention_days=settings.retention_days)
+    # The Mini App form is offered where the public server runs and says where it is public.
+    public_url = settings.public_url if settings.public_port is not None else None
+    desk = PetitionDesk(
+        storage,
+        catalog,
+        clock=clock,
+        retention_days=settings.retention_days,
+        public_url=public_url,
+    )
     # getUpdates adds its long-polling timeout to this read timeout itself.
     inbox = Inbox(storage, bot_id_of(token), clock) if polling else None
     done_marks = None if polling else DoneMarks(storage, bot_id_of(token), clock)
@@ -227,6 +253,9 @@ def build_application(
         if inbox is not None
         else AiohttpRequest(connection_pool_size=2)
     )
+    limiter = PacingRateLimiter(limits_of(settings))
+    processor = PerUserUpdateProcessor(settings.max_concurrent_updates)
+    calls_request = AiohttpRequest(connection_pool_size=settings.max_concurrent_updates)
     application = (
         ApplicationBuilder()
         .application_class(PetitionApplication)
@@ -239,9 +268,9 @@ def build_application(
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .rate_limiter(PacingRateLimiter(limits_of(settings)))
-        .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
-        .request(AiohttpRequest(connection_pool_size=settings.max_concurrent_updates))
+        .rate_limiter(limiter)
+        .concurrent_updates(processor)
+        .request(calls_request)
         .get_updates_request(updates_request)
         .post_init(post_init)
         .post_shutdown(_post_shutdown)
@@ -249,6 +278,12 @@ def build_application(
         .build()
     )
     services: Services = application.bot_data
+    if settings.metrics_port is not None:
+        metrics = services.metrics = Metrics()
+        for part in (limiter, processor, calls_request, updates_request):
+            part.metrics = metrics
+        desk.set_metrics(metrics)
+        metrics.count_backlog(application.update_queue.qsize)
     services.settings = settings
     services.storage = storage
     services.desk = desk
@@ -260,6 +295,8 @@ def build_application(
             clock=clock,
         )
         Embeds(services.public_counts, lambda: desk.bot_username)  # /embed, /widget.js
+        if public_url is not None:
+            MiniApp(services.public_counts.app, desk, token)  # /app, the signing form
     desk.set_milestone_hook(lambda service: stats.milestone_notifier(application, service))
     admin_commands = {
         **stats.COMMANDS,

@@ -45,6 +45,7 @@ from bot.admin_screens import broadcasts as screens
 from bot.context import Services
 from bot.features.once import new_owner
 from bot.i18n import resolve_language, translator
+from bot.metrics import Metrics
 from bot.petition import Petition
 from bot.ratelimit import BroadcastGate, CallKind, retry_seconds
 from bot.telegram_io import pseudonym
@@ -159,6 +160,7 @@ class BroadcastSender:
         # HTTP session may be closed, and a failed call would be recorded as "unknown".
         self.is_running = is_running
         self.schedule = SendSchedule(self.interval)
+        self.metrics: Metrics | None = None  # deliveries by outcome, when metrics are on
         # When Telegram lets broadcasts send again: shared with the rate limiter, whose 429s
         # on calls that name no chat silence broadcasts too.
         self.gate = gate or BroadcastGate()
@@ -340,6 +342,8 @@ class BroadcastSender:
                     self._no_attempt_in_flight.set()
             if state is not None:
                 run.counts[state] += 1
+                if self.metrics is not None:
+                    self.metrics.broadcast_deliveries.labels(self.petition_id, state.value).inc()
                 return None
 
     async def _attempt(self, run: _Run, user_id: int) -> Delivery | None:
@@ -455,6 +459,7 @@ def start_petition_sender(application: Application, petition: Petition) -> None:
         is_running=lambda: application.running,
         gate=getattr(application.bot.rate_limiter, "broadcast_gate", None),
     )
+    sender.metrics = services.metrics
     services.broadcast_senders[petition.id] = sender
     sender.start()
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the features import this module: only their types are neede
     from bot.features.throttle import Throttle
     from bot.inbox import DoneMarks, Inbox
     from bot.incoming import WebhookReplies
+    from bot.metrics import Metrics
     from bot.public import PublicCounts
     from bot.service import JourneyService
     from bot.settings import Settings
@@ -52,6 +53,8 @@ class Services:
         self.broadcast_senders: dict[str, BroadcastSender] = {}  # one per petition
         self.public_counts: PublicCounts | None = None
         self.public_runner: web.AppRunner | None = None
+        self.metrics: Metrics | None = None  # METRICS_PORT set: Prometheus metrics
+        self.metrics_runner: web.AppRunner | None = None
         self.housekeeping: asyncio.Task[None] | None = None
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot import flow
 from bot.chooser import (
@@ -31,6 +32,9 @@ from bot.petitions import Catalog, tag_of
 from bot.screens import Screen, View
 from bot.service import JourneyService, Supporter
 from storage.base import Storage
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 MilestoneHook = Callable[[JourneyService], Callable[[int, int], Awaitable[None]]]
 
@@ -54,11 +58,14 @@ class PetitionDesk:
         clock: Clock = utc_now,
         retention_days: int | None = None,
         bot_username: str = "",
+        public_url: str | None = None,
     ) -> None:
         self.storage = storage
+        self.public_url = public_url  # set: every petition offers the Mini App form there
         self.clock = clock
         self.retention_days = retention_days
         self.milestone_hook: MilestoneHook | None = None
+        self.metrics: Metrics | None = None
         self.services: dict[str, JourneyService] = {}
         self._bot_username = bot_username
         self.catalog = catalog
@@ -89,12 +96,20 @@ class PetitionDesk:
                 bot_username=self._bot_username,
                 clock=self.clock,
                 retention_days=self.retention_days,
+                public_url=self.public_url,
             )
             if self.milestone_hook is not None:
                 service.on_milestone = self.milestone_hook(service)
+            service.metrics = self.metrics
             self.services[petition.id] = service
             added.append(service)
         return added
+
+    def set_metrics(self, metrics: Metrics | None) -> None:
+        """Every petition's journeys count into `metrics` (new ones on a reload too)."""
+        self.metrics = metrics
+        for service in self.services.values():
+            service.metrics = metrics
 
     def set_milestone_hook(self, hook: MilestoneHook) -> None:
         self.milestone_hook = hook

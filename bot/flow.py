@@ -254,7 +254,7 @@ def _on_text(journey: Journey, text: str, facts: Facts) -> Outcome:
         notice = Notice.TEXT_EXPECTED if journey.step in TEXT_STEPS else Notice.USE_BUTTONS
         return Outcome(journey, notice=notice)
     if journey.step in (Step.COUNTRY, Step.SEARCH):
-        query = " ".join(printable.split())[:SEARCH_QUERY_MAX_LENGTH]
+        query = search_query(printable)
         matches = tuple(search_countries(query, facts.language))
         searching = replace(journey, step=Step.SEARCH, country_matches=matches)
         if matches:
@@ -266,6 +266,13 @@ def _on_text(journey: Journey, text: str, facts: Facts) -> Outcome:
             return Outcome(journey, notice=problem, notice_args=_name_limits())
         return Outcome(replace(journey, step=Step.PREVIEW, name=name))
     return Outcome(journey, notice=Notice.USE_BUTTONS)
+
+
+def search_query(text: str) -> str:
+    """A typed country search as it is searched (the Mini App's search box goes through this
+    too): invisible characters dropped, spaces collapsed, at most SEARCH_QUERY_MAX_LENGTH."""
+    printable = "".join(ch for ch in text if not unicodedata.category(ch).startswith("C"))
+    return " ".join(printable.split())[:SEARCH_QUERY_MAX_LENGTH]
 
 
 def _on_press(journey: Journey, data: str, facts: Facts) -> Outcome:
@@ -360,14 +367,20 @@ def _name_limits() -> dict[str, str]:
 # Zero-width joiner/non-joiner are part of correct spelling in several scripts (Persian, Indic);
 # every other invisible format character (bidi overrides, zero-width space) is refused.
 _ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
-_LINK = re.compile(
-    r"(?ix) ://"
-    r"| \bwww\."
-    r"| \bt\.me\b | \btelegram\.(me|dog)\b"
-    r"| @[a-z0-9_]{4,}"
-    r"| \b[a-z0-9-]{2,}\.(com|net|org|info|io|me|ru|cn|xyz|top|site|online|link|ly|gl|co|app"
-    r"|biz|shop|club|live|pro|tk|ml|ga|cf|gq|uk|de|fr|us)\b"
+# Written so that JavaScript reads it the same (case-insensitive): the Mini App checks names
+# as they are typed with this very pattern (bot/form_texts.py sends it).
+LINK_PATTERN = "|".join(
+    [
+        "://",
+        r"\bwww\.",
+        r"\bt\.me\b",
+        r"\btelegram\.(me|dog)\b",
+        "@[a-z0-9_]{4,}",
+        r"\b[a-z0-9-]{2,}\.(com|net|org|info|io|me|ru|cn|xyz|top|site|online|link|ly|gl|co|app"
+        r"|biz|shop|club|live|pro|tk|ml|ga|cf|gq|uk|de|fr|us)\b",
+    ]
 )
+_LINK = re.compile(LINK_PATTERN, re.IGNORECASE)
 
 
 def validate_name(raw: str) -> tuple[str, Notice | None]:

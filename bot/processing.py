@@ -14,10 +14,13 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ def sequence_key(update: object) -> int | None:
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(_UNBOUNDED)
+        self.metrics: Metrics | None = None  # handling time per update, when metrics are on
         self.bound = max_concurrent_updates
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._queues: dict[int, deque[_Item]] = {}
@@ -53,7 +57,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         key = sequence_key(update)
         if key is None:
             async with self._slots:
-                await coroutine
+                await self._timed(coroutine)
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(key)
@@ -72,7 +76,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 coroutine, done = queue[0]
                 try:
                     async with self._slots:
-                        await coroutine
+                        await self._timed(coroutine)
                 except Exception as error:  # PTB's process_update routes errors itself
                     if not done.done():
                         done.set_exception(error)
@@ -88,6 +92,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                     coroutine.close()
                 if not done.done():
                     done.cancel()
+
+    async def _timed(self, coroutine: Awaitable[Any]) -> None:
+        if self.metrics is None:
+            await coroutine
+            return
+        with self.metrics.timing_update():
+            await coroutine
 
     async def initialize(self) -> None:
         pass

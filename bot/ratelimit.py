@@ -31,9 +31,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram.error import RetryAfter
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
@@ -233,6 +236,7 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
         self._calls = 0
         self._parked: dict[int | str, asyncio.Task[None]] = {}
         self.held_back = 0  # calls that waited for their chat's pace or pause
+        self.metrics: Metrics | None = None  # 429s and the time waited, when metrics are on
 
     async def initialize(self) -> None:
         pass
@@ -283,6 +287,7 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 seconds = retry_seconds(error)
+                self._flooded(seconds)
                 # Telegram named no chat: whatever it limits, the bulk sender backs off too.
                 self.broadcast_gate.silence(seconds)
                 if attempt == MAX_RETRIES:
@@ -321,6 +326,7 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
                 return await callback(*args, **kwargs)
             except RetryAfter as error:
                 seconds = retry_seconds(error)
+                self._flooded(seconds)
                 until = self.clock() + seconds
                 self.schedules.pause(chat_id, until)
                 log.info("flood control in one chat: pausing it %.1f s", seconds)
@@ -329,6 +335,11 @@ class PacingRateLimiter(BaseRateLimiter[CallKind]):
                 if attempt == MAX_RETRIES:
                     raise
         raise AssertionError("unreachable")
+
+    def _flooded(self, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.flood_waits.inc()
+            self.metrics.flood_wait_seconds.inc(seconds)
 
     async def _wait_until(self, at: float) -> None:
         delay = at - self.clock()

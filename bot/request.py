@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
@@ -21,6 +21,9 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.ptb_seam import DefaultValue, JSONDict, ODVInput
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -56,6 +59,7 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._media_write_timeout = media_write_timeout
         self._session: aiohttp.ClientSession | None = None
+        self.metrics: Metrics | None = None  # set by build_application: calls by status
 
     @property
     def read_timeout(self) -> float | None:
@@ -119,7 +123,9 @@ class AiohttpRequest(BaseRequest):
                     method, url, timeout=timeout, **_body(request_data)
                 ) as response:
                     status, content = response.status, await response.read()
-                if status < 500 or last_try:
+                if self.metrics is not None:
+                    self.metrics.api_calls.labels(_method_of(url), status).inc()
+                if status < 500 or last_try or not (repeatable or status in _NEVER_REACHED):
                     return status, content
             except TimeoutError as error:
                 if last_try or not repeatable:
@@ -136,6 +142,14 @@ class AiohttpRequest(BaseRequest):
 
 # Bot API methods that create something new each time they are called.
 _CREATES_MESSAGES = ("send", "forward", "copy")
+# 5xx answers from a proxy or gateway that could not hand the call to the Bot API: safe to
+# repeat even a send. A 500 or 504 may come after Telegram delivered the message.
+_NEVER_REACHED = frozenset({502, 503})
+
+
+def _method_of(url: str) -> str:
+    """The Bot API method of a call's URL (never the token, which comes before it)."""
+    return url.rsplit("/", 1)[-1]
 
 
 _JSON_HEADERS = {"Content-Type": "application/json"}

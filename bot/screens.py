@@ -31,6 +31,7 @@ class Button:
     text: str
     data: str | None = None
     url: str | None = None
+    web_app: str | None = None  # opens this https URL as a Mini App (private chats only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +57,13 @@ class View:
     personal_data: PersonalData | None = None  # only /mydata needs it
     referred: int = 0  # only /mylink needs it: signers who came through the supporter's link
     retention_days: int | None = None  # signatures are anonymised this long after the close
+    form_url: str | None = None  # the Mini App signing form, when the public server offers it
 
 
 def render(journey: Journey, view: View) -> Screen:
     screen = _RENDERERS[journey.step](journey, view)
     if view.notice is not None:
-        notice = _notice_text(view.notice, view)
+        notice = notice_text(view.notice, view)
         screen = Screen(f"<i>{notice}</i>\n\n{screen.text}", screen.buttons)
     return directed(screen, view.t)
 
@@ -122,7 +124,7 @@ def _share_button(view: View, link: str) -> Button:
     return Button(view.t.gettext("📣 Share with friends"), url=url)
 
 
-def _notice_text(notice: Notice, view: View) -> str:
+def notice_text(notice: Notice, view: View) -> str:
     t = view.t
     texts = {
         Notice.STALE_BUTTON: t.gettext(
@@ -178,6 +180,8 @@ def _intro(journey: Journey, view: View) -> Screen:
         rows.append((Button(t.gettext("↩️ Continue where I left off"), "intro:resume"),))
     rows.append((Button(t.gettext("📜 Read the demands"), "intro:demands"),))
     rows.append((Button(t.gettext("✍️ Sign the petition"), "intro:sign"),))
+    if view.form_url is not None:
+        rows.append((Button("📝 " + t.gettext("Sign in a form"), web_app=view.form_url),))
     rows.append((Button(f"🌐 {language_name(t.language)}", "intro:language"),))
     return Screen(body, tuple(rows))
 

@@ -6,18 +6,23 @@ on the same storage. Knows nothing about Telegram.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from bot import flow
+from bot import flow, form
 from bot.clock import Clock, utc_now
 from bot.flow import Event, Facts, Info
+from bot.form import Form, FormState
 from bot.i18n import available_languages, resolve_language, translator
 from bot.petition import Petition, milestones_reached
 from bot.screens import Screen, View, render, render_info
 from storage.base import Storage
 from storage.records import Journey, SignatureRequest, Step, UserRecord
+
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +42,11 @@ class JourneyService:
         clock: Clock = utc_now,
         retention_days: int | None = None,
         on_milestone: Callable[[int, int], Awaitable[None]] | None = None,
+        public_url: str | None = None,
     ) -> None:
+        # Where the public server answers (PUBLIC_URL), when it offers the Mini App form.
+        self.public_url = public_url
+        self.metrics: Metrics | None = None  # METRICS_PORT set: signatures and stages
         # Told (mark, total) once per mark across all instances; must return quickly.
         self.on_milestone = on_milestone
         self.retention_days = retention_days
@@ -83,10 +92,13 @@ class JourneyService:
             if not result.created:  # a double tap or a race: show the first signature
                 new_journey = replace(new_journey, step=Step.DONE)
             else:
+                self._count(reached, signed=True)
                 await self._announce_milestones(record.goal, total, now)
         else:
             if outcome.withdraw:
                 remaining = await self.storage.withdraw(petition.id, supporter.user_id)
+                if remaining is not None and self.metrics is not None:
+                    self.metrics.withdrawals.labels(petition.id).inc()
                 signature = None  # gone now, or already gone (a double tap)
                 total = (
                     remaining if remaining is not None else await self.storage.total(petition.id)
@@ -106,6 +118,7 @@ class JourneyService:
                     now=now,
                     reached=reached,
                 )
+                self._count(reached)
         view = View(
             petition=petition,
             t=translator(language),
@@ -117,6 +130,7 @@ class JourneyService:
             notice=outcome.notice,
             notice_args=outcome.notice_args,
             retention_days=self.retention_days,
+            form_url=self.form_url,
         )
         if outcome.info is Info.STATUS:
             view = replace(view, country_counts=await self.storage.country_counts(petition.id))
@@ -127,6 +141,65 @@ class JourneyService:
             personal = await self.storage.personal_data(petition.id, supporter.user_id)
             view = replace(view, personal_data=personal)
         return render_info(outcome.info, view) if outcome.info else render(new_journey, view)
+
+    @property
+    def form_url(self) -> str | None:
+        """The Mini App signing form of this petition (None: not offered)."""
+        if self.public_url is None:
+            return None
+        return f"{self.public_url}/app?petition={self.petition.id}"
+
+    async def form_state(self, supporter: Supporter) -> FormState:
+        """What the Mini App form shows when it opens: their language, the live petition, the
+        count, and their signature if they have one."""
+        record = await self.storage.load(self.petition.id, supporter.user_id)
+        petition = self.live_petition(record)
+        language = resolve_language(
+            record.language, supporter.language_code, petition.default_language
+        )
+        return FormState(petition, language, self.clock(), record.signature, record.total)
+
+    async def sign_form(self, supporter: Supporter, answers: Form) -> FormState:
+        """The Mini App form: its answers go through the chat's rules (bot.form replays them
+        through bot.flow) and, when the flow says sign, down the chat's signing path: the same
+        signature request, storage.sign, funnel and milestones as `handle`."""
+        record = await self.storage.load(self.petition.id, supporter.user_id)
+        petition = self.live_petition(record)
+        language = resolve_language(
+            record.language, supporter.language_code, petition.default_language
+        )
+        now = self.clock()
+        facts = Facts(
+            petition=petition,
+            now=now,
+            signature=record.signature,
+            profile_name=supporter.profile_name,
+            language=language,
+            languages=available_languages(),
+        )
+        filled = form.fill(form.form_journey(record.journey), answers, facts)
+        state = FormState(petition, language, now, record.signature, record.total, filled)
+        if not filled.sign:
+            return state
+        journey, reached = flow.track_progress(record.journey or Journey(), filled.journey)
+        result = await self.storage.sign(
+            self._signature_request(supporter, journey, language, now), journey, reached
+        )
+        if result.created:
+            self._count(reached, signed=True)
+            await self._announce_milestones(record.goal, result.total, now)
+        return replace(
+            state, signature=result.signature, total=result.total, created=result.created
+        )
+
+    def _count(self, reached: Sequence[str], *, signed: bool = False) -> None:
+        """Funnel stages reached for the first time, and a new signature, for the metrics."""
+        if self.metrics is None:
+            return
+        for stage in reached:
+            self.metrics.journey_stages.labels(self.petition.id, stage).inc()
+        if signed:
+            self.metrics.signatures.labels(self.petition.id).inc()
 
     async def _announce_milestones(self, goal: int | None, total: int, now: datetime) -> None:
         for mark in milestones_reached(self.petition, goal, total):

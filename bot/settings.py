@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     public_listen: str = "0.0.0.0"
     # The endpoint reads the database at most once per this many seconds.
     public_refresh_seconds: float = Field(default=5.0, ge=0.1, le=3600)
+    # Prometheus metrics (/metrics) and a health check (/healthz) for operators; unset = off.
+    # Keep it off the public internet: it listens on localhost unless told otherwise.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_listen: str = "127.0.0.1"
     # The public HTTPS address of that server (behind a reverse proxy), e.g.
     # https://petition.example.org: set, the bot offers the Mini App signing form.
     public_url: str | None = None

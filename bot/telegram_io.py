@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, WebAppInfo
 from telegram.error import BadRequest, Forbidden
 
 from bot.ptb_seam import DEFAULT_NONE, post_without_parsing
@@ -31,7 +31,9 @@ def keyboard(screen: Screen) -> dict[str, Any] | None:
     return {"inline_keyboard": [[_button(button) for button in row] for row in screen.buttons]}
 
 
-def _button(button: Button) -> dict[str, str | None]:
+def _button(button: Button) -> dict[str, object]:
+    if button.web_app is not None:
+        return {"text": button.text, "web_app": {"url": button.web_app}}
     if button.url is not None:
         return {"text": button.text, "url": button.url}
     return {"text": button.text, "callback_data": button.data}
@@ -41,17 +43,15 @@ def inline_markup(screen: Screen) -> InlineKeyboardMarkup | None:
     """The screen's buttons as PTB's markup, for replies sent through PTB (admin screens)."""
     if not screen.buttons:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(button.text, url=button.url)
-                if button.url is not None
-                else InlineKeyboardButton(button.text, callback_data=button.data)
-                for button in row
-            ]
-            for row in screen.buttons
-        ]
-    )
+    return InlineKeyboardMarkup([[_ptb_button(button) for button in row] for row in screen.buttons])
+
+
+def _ptb_button(button: Button) -> InlineKeyboardButton:
+    if button.web_app is not None:
+        return InlineKeyboardButton(button.text, web_app=WebAppInfo(button.web_app))
+    if button.url is not None:
+        return InlineKeyboardButton(button.text, url=button.url)
+    return InlineKeyboardButton(button.text, callback_data=button.data)
 
 
 async def reply_screen(message: Message, screen: Screen) -> None:

@@ -287,3 +287,14 @@ async def test_a_text_with_a_lone_surrogate_delays_nobody(
     assert "Canada" in " ".join(mallory.button_texts)
     await alice.send("/start")
     assert "Protect prisoners of conscience" in alice.last
+
+
+async def test_a_send_answered_500_is_not_sent_again(server: FakeBotAPI, bot: BotInstance) -> None:
+    """A 500 may come after Telegram delivered the message: sending it again could show it
+    twice. (502 and 503, from a gateway that never reached Telegram, are retried above.)"""
+    yuri = server.user(2011, "Yuri")
+    server.fail_next("sendMessage", status=500)
+    await yuri.send("/start")
+    welcomes = [c for c in server.calls_for("sendMessage") if "Protect prisoners" in str(c.params)]
+    assert len(welcomes) == 1
+    assert "Sorry, something went wrong" in yuri.last  # and they are told to try again

@@ -65,8 +65,19 @@ def describe(error: BaseException | None) -> str:
     return f"{type(error).__name__}{where}"
 
 
+def is_database_error(error: BaseException | None) -> bool:
+    """Raised by a database driver (SQLite's, asyncpg) or our storage layer."""
+    module = type(error).__module__ if error is not None else ""
+    return module.startswith(("sqlite3", "asyncpg", "aiosqlite", "storage"))
+
+
 async def on_error(update: object, context: Context) -> None:
     user = update.effective_user if isinstance(update, Update) else None
+    metrics = context.bot_data.metrics
+    if metrics is not None:
+        metrics.failed_updates.labels(type(context.error).__name__).inc()
+        if is_database_error(context.error):
+            metrics.database_errors.inc()
     log.error(
         "unhandled error for user %s",
         pseudonym(user.id if user else None),

@@ -586,6 +586,7 @@ _BUTTON_ACTIONS = (
     "callback_game", "pay",
 )  # fmt: skip
 _BUTTON_URL_RE = re.compile(r"(?:https?|tg)://\S+", re.IGNORECASE)
+_WEB_APP_URL_RE = re.compile(r"https://\S+", re.IGNORECASE)
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
 _BOT_COMMAND_RE = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![A-Za-z0-9_@])")
 
@@ -637,7 +638,16 @@ def _inline_keyboard(markup: object) -> JSONDict | None:
             isinstance(button["url"], str) and _BUTTON_URL_RE.fullmatch(button["url"])
         ):
             raise _bad_request("BUTTON_URL_INVALID")
+        if "web_app" in button:
+            _check_web_app(button["web_app"])
     return markup if buttons else None
+
+
+def _check_web_app(web_app: object) -> None:
+    """A WebAppInfo: Telegram opens Mini Apps over HTTPS only."""
+    url = web_app.get("url") if isinstance(web_app, dict) else None
+    if not isinstance(url, str) or not _WEB_APP_URL_RE.fullmatch(url):
+        raise _bad_request("BUTTON_URL_INVALID")
 
 
 def _image_size(data: bytes) -> tuple[int, int] | None:
@@ -832,6 +842,7 @@ class FakeBotAPI:
             "getMyShortDescription": self._get_my_short_description,
             "setMyName": self._set_my_name,
             "setChatMenuButton": self._set_chat_menu_button,
+            "getChatMenuButton": self._get_chat_menu_button,
             "sendMessage": self._send_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -1399,8 +1410,23 @@ class FakeBotAPI:
     async def _set_chat_menu_button(self, params: JSONDict) -> bool:
         chat_id = params.get("chat_id")
         button = params.get("menu_button") or {"type": "default"}
+        if not isinstance(button, dict) or button.get("type") not in (
+            "default",
+            "commands",
+            "web_app",
+        ):
+            raise _bad_request("can't parse menu button")
+        if button["type"] == "web_app":
+            if not str(button.get("text") or "").strip():
+                raise _bad_request("menu button text is empty")
+            _check_web_app(button.get("web_app"))
         self.menu_buttons[chat_id if isinstance(chat_id, int) else None] = button
         return True
+
+    async def _get_chat_menu_button(self, params: JSONDict) -> JSONDict:
+        chat_id = params.get("chat_id")
+        key = chat_id if isinstance(chat_id, int) else None
+        return self.menu_buttons.get(key) or self.menu_buttons.get(None) or {"type": "default"}
 
     # ---- methods: updates ---------------------------------------------------------------
 

@@ -132,10 +132,10 @@ def quiet_start_up_failures(application: Application) -> None:
 
 def secrets_of(settings: Settings) -> list[str]:
     token = settings.telegram_bot_token
-    webhook = settings.webhook_secret
+    others = (settings.webhook_secret, settings.log_secret, settings.export_secret)
     return [
         *token_secrets(token.get_secret_value() if token else None),
-        *([webhook.get_secret_value()] if webhook else []),
+        *(secret.get_secret_value() for secret in others if secret is not None),
     ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import logging
 import os
 
@@ -44,9 +45,11 @@ from bot.retention import housekeeping_loop
 from bot.screens import bot_descriptions
 from bot.serving import serve
 from bot.settings import Settings
+from bot.telegram_io import set_pseudonym_key
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
+PSEUDONYM_SECRET = "log-pseudonym"
 
 
 async def _publish_profile(bot: Bot, petition: Petition) -> None:
@@ -67,6 +70,12 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data
     storage, desk = services.storage, services.desk
     await storage.open()
+    log_secret = services.settings.log_secret
+    set_pseudonym_key(
+        hashlib.sha256(log_secret.get_secret_value().encode()).digest()
+        if log_secret is not None
+        else await storage.shared_secret(PSEUDONYM_SECRET)
+    )
     desk.bot_username = application.bot.username
     service = desk.default()
     await _publish_profile(application.bot, service.petition)

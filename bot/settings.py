@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Secret key for the keyed hash that stands in for Telegram ids in /export (HMAC-SHA256).
     # Unset: the hash column stays empty, so an export never carries a linkable id.
     export_secret: SecretStr | None = None
+    # Key of the pseudonyms that stand in for Telegram ids in logs; unset: a secret kept in
+    # the database, shared by every instance.
+    log_secret: SecretStr | None = None
     # Broadcast messages per second (Telegram allows about 30 per second across chats).
     broadcast_rate: float = Field(default=20.0, gt=0, le=30)
     # Public read-only count endpoint (JSON and an SVG badge for campaign sites); unset = off.

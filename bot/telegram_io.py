@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,11 +18,26 @@ from bot.screens import Button, Screen
 log = logging.getLogger(__name__)
 
 
+# The key of the log pseudonyms: random per process until the bot sets the shared one
+# (LOG_SECRET, else a secret kept in the database), so that without the key a pseudonym
+# cannot be turned back into an id by trying every id.
+_pseudonym_key = secrets.token_bytes(32)
+
+
+def set_pseudonym_key(key: bytes) -> None:
+    global _pseudonym_key
+    _pseudonym_key = key
+
+
 def pseudonym(user_id: int | None) -> str:
-    """A stable stand-in for a Telegram id in logs, so logs name no one."""
+    """A stand-in for a Telegram id in logs, stable per supporter across instances sharing a
+    key, so logs name no one: a keyed hash (BLAKE2b used as a MAC)."""
     if user_id is None:
         return "-"
-    return hashlib.blake2b(str(user_id).encode(), digest_size=6, person=b"petition-log").hexdigest()
+    digest = hashlib.blake2b(
+        str(user_id).encode(), digest_size=8, key=_pseudonym_key, person=b"petition-log"
+    )
+    return digest.hexdigest()
 
 
 def keyboard(screen: Screen) -> dict[str, Any] | None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
+from bot.app import PSEUDONYM_SECRET
 from bot.features.errors import AdminAlerts, describe
 from bot.logs import JsonFormatter
 from bot.petition import Petition
+from bot.telegram_io import pseudonym, set_pseudonym_key
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
 from tests.test_journey_e2e import sign_up_to_preview
@@ -78,3 +81,21 @@ async def test_admins_are_alerted_once_about_a_failure(
         alerts = [text for text in server.replies_to(ADMIN) if "unexpected error" in text]
         assert len(alerts) == 1
         assert "RuntimeError at" in alerts[0] and "database went away" not in alerts[0]
+
+
+def test_pseudonyms_are_keyed_and_stable_per_key() -> None:
+    set_pseudonym_key(b"k" * 32)
+    first = pseudonym(123456789)
+    assert first == pseudonym(123456789) and len(first) == 16
+    assert first != pseudonym(123456788)
+    set_pseudonym_key(b"other key")
+    assert pseudonym(123456789) != first  # without the key, no table of ids turns it back
+
+
+async def test_the_bot_takes_its_pseudonym_key_from_the_database(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    async with BotInstance(server, f"sqlite:///{tmp_path}/k.db", petition) as bot:
+        key = await bot.storage.shared_secret(PSEUDONYM_SECRET)
+        expected = hashlib.blake2b(b"42", digest_size=8, key=key, person=b"petition-log")
+        assert pseudonym(42) == expected.hexdigest()

@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import sys
+import threading
 from collections.abc import Callable
 from typing import TextIO
 
@@ -59,6 +60,33 @@ def parse_input(line: str, actions: list[str | None]) -> Event | None:
     return Typed(line.rstrip("\n"))
 
 
+async def _read_in_daemon_thread(read: Callable[[], str]) -> str:
+    """One line, read off the event loop in a daemon thread: Ctrl-C must not wait for a
+    read blocked on the terminal (asyncio's own executor joins its threads at exit)."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def reading() -> None:
+        try:
+            text = read()
+        except BaseException as error:  # EOF errors and the like reach the awaiting side
+            loop.call_soon_threadsafe(_settle, line, None, error)
+        else:
+            loop.call_soon_threadsafe(_settle, line, text, None)
+
+    threading.Thread(target=reading, name="sandbox-input", daemon=True).start()
+    return await line
+
+
+def _settle(future: asyncio.Future[str], text: str | None, error: BaseException | None) -> None:
+    if future.done():  # the sandbox stopped waiting (Ctrl-C)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(text or "")
+
+
 async def run_sandbox(
     storage: Storage,
     petitions: Petition | Catalog,
@@ -95,7 +123,7 @@ async def run_sandbox(
                 out.write(f"{'─' * 60}\n{text}\n")
             out.write("> ")
             out.flush()
-            line = await asyncio.to_thread(read)
+            line = await _read_in_daemon_thread(read)
             if not line or line.strip() == "/quit":
                 out.write("\nBye.\n")
                 return

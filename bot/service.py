@@ -60,22 +60,11 @@ class JourneyService:
     ) -> Screen:
         """Apply the supporter's event to their journey and say what to show them."""
         record = await self.storage.load(self.petition.id, supporter.user_id)
-        petition = self.live_petition(record)
+        facts = self._facts(record, supporter)
+        petition, language, now = facts.petition, facts.language, facts.now
         if record.blocked:  # they are writing to us, so they no longer block the bot
             await self.storage.set_blocked(petition.id, supporter.user_id, None)
-        language = resolve_language(
-            record.language, supporter.language_code, petition.default_language
-        )
         journey = record.journey or Journey()
-        now = self.clock()
-        facts = Facts(
-            petition=petition,
-            now=now,
-            signature=record.signature,
-            profile_name=supporter.profile_name,
-            language=language,
-            languages=available_languages(),
-        )
         outcome = flow.step(journey, event, facts)
         signature, total, new_journey = record.signature, record.total, outcome.journey
         language = outcome.language or language
@@ -142,6 +131,20 @@ class JourneyService:
             view = replace(view, personal_data=personal)
         return render_info(outcome.info, view) if outcome.info else render(new_journey, view)
 
+    def _facts(self, record: UserRecord, supporter: Supporter) -> Facts:
+        """What the rules know of this supporter now: the live petition, their language."""
+        petition = self.live_petition(record)
+        return Facts(
+            petition=petition,
+            now=self.clock(),
+            signature=record.signature,
+            profile_name=supporter.profile_name,
+            language=resolve_language(
+                record.language, supporter.language_code, petition.default_language
+            ),
+            languages=available_languages(),
+        )
+
     @property
     def form_url(self) -> str | None:
         """The Mini App signing form of this petition (None: not offered)."""
@@ -153,30 +156,16 @@ class JourneyService:
         """What the Mini App form shows when it opens: their language, the live petition, the
         count, and their signature if they have one."""
         record = await self.storage.load(self.petition.id, supporter.user_id)
-        petition = self.live_petition(record)
-        language = resolve_language(
-            record.language, supporter.language_code, petition.default_language
-        )
-        return FormState(petition, language, self.clock(), record.signature, record.total)
+        facts = self._facts(record, supporter)
+        return FormState(facts.petition, facts.language, facts.now, record.signature, record.total)
 
     async def sign_form(self, supporter: Supporter, answers: Form) -> FormState:
         """The Mini App form: its answers go through the chat's rules (bot.form replays them
         through bot.flow) and, when the flow says sign, down the chat's signing path: the same
         signature request, storage.sign, funnel and milestones as `handle`."""
         record = await self.storage.load(self.petition.id, supporter.user_id)
-        petition = self.live_petition(record)
-        language = resolve_language(
-            record.language, supporter.language_code, petition.default_language
-        )
-        now = self.clock()
-        facts = Facts(
-            petition=petition,
-            now=now,
-            signature=record.signature,
-            profile_name=supporter.profile_name,
-            language=language,
-            languages=available_languages(),
-        )
+        facts = self._facts(record, supporter)
+        petition, language, now = facts.petition, facts.language, facts.now
         filled = form.fill(form.form_journey(record.journey), answers, facts)
         state = FormState(petition, language, now, record.signature, record.total, filled)
         if not filled.sign:

@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from playwright.async_api import Browser, async_playwright
 
 from bot.petition import Petition
 from storage import open_storage
@@ -163,3 +164,17 @@ def signature_request(petition_id: str, user_id: int, **overrides: Any) -> Signa
         "signed_at": NOW,
     }
     return SignatureRequest(**{**values, **overrides})
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: Playwright cannot download browsers here
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Chromium for the browser tests (the README's test command installs it)."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -6,12 +6,10 @@ fake Bot API and both counters follow within seconds. Screenshots go to docs/.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, Request, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, expect
 
 from bot.petitions import Catalog
 from bot.public import bound_port
@@ -21,7 +19,6 @@ from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
 from tests.stored import SIGNED
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: Playwright cannot download browsers here
 DOCS = PROJECT_ROOT / "docs"
 FIRST, SECOND = "test-petition", "second-petition"
 FOLLOW_SECONDS = 10
@@ -45,16 +42,6 @@ def campaign_page(base: str) -> str:
 <div id="second" data-petition-counter data-petition="{SECOND}"></div>
 <script src="{base}/widget.js" async></script>
 </body></html>"""
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 async def serve(html: str) -> tuple[web.AppRunner, str]:

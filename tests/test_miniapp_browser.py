@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Route, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, Route, expect
 
 from bot.i18n import translator
 from bot.init_data import sign_init_data
@@ -29,7 +28,6 @@ from tests.conftest import make_petition
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's chromium: Playwright cannot download browsers here
 TELEGRAM_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
 SCREENSHOT = PROJECT_ROOT / "docs" / "miniapp.png"
 THEME = {  # Telegram's light theme, fixed so the screenshot is the same every run
@@ -66,16 +64,6 @@ def telegram_stub(init_data: str, user: dict[str, Any]) -> str:
   }} }};
 }})();
 """
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 class Opened:

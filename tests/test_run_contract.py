@@ -242,12 +242,15 @@ async def test_ctrl_c_leaves_the_sandbox_without_a_traceback(tmp_path: Path) -> 
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stdout is not None
-    while b"> " not in await process.stdout.read(4096):
-        pass  # the first screen and its prompt
+    shown = b""
+    while b"\n> " not in shown:  # the first screen and its prompt (it may come in pieces)
+        chunk = await asyncio.wait_for(process.stdout.read(4096), timeout=30)
+        assert chunk, "the sandbox ended before its first prompt"
+        shown += chunk
     process.send_signal(signal.SIGINT)
     output, errors = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 0, errors.decode()
-    assert b"Traceback" not in errors and b"Bye." in output
+    assert b"Traceback" not in errors and b"Bye." in shown + output
 
 
 @pytest.mark.parametrize(

@@ -187,9 +187,9 @@ class PetitionDesk:
             return Routed(named.id, Command("start"), chosen=True)
         code = flow.referral_code(payload)
         if code is not None:
-            shared = await self.storage.petition_of_referral(code)
-            if shared is not None and self.catalog.get(shared) is not None:
-                return Routed(shared, event, chosen=True)
+            owner = await self.storage.referral_owner(code)
+            if owner is not None and self.catalog.get(owner.petition_id) is not None:
+                return Routed(owner.petition_id, event, chosen=True)
         open_now = self.catalog.open_at(self.clock())
         if len(open_now) == 1:
             return Routed(open_now[0].id, Command("start"), chosen=True)

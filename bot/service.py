@@ -73,7 +73,7 @@ class JourneyService:
             new_journey, reached = flow.track_progress(journey, new_journey)
         if outcome.sign:
             result = await self.storage.sign(
-                self._signature_request(supporter, new_journey, language, now),
+                await self._signature_request(supporter, new_journey, language, now),
                 new_journey,
                 reached,
             )
@@ -172,7 +172,7 @@ class JourneyService:
             return state
         journey, reached = flow.track_progress(record.journey or Journey(), filled.journey)
         result = await self.storage.sign(
-            self._signature_request(supporter, journey, language, now), journey, reached
+            await self._signature_request(supporter, journey, language, now), journey, reached
         )
         if result.created:
             self._count(reached, signed=True)
@@ -206,7 +206,7 @@ class JourneyService:
         """A message to this supporter failed with 403: skip them until they write again."""
         await self.storage.set_blocked(self.petition.id, user_id, self.clock())
 
-    def _signature_request(
+    async def _signature_request(
         self, supporter: Supporter, journey: Journey, language: str, now: datetime
     ) -> SignatureRequest:
         assert journey.country and journey.name  # guaranteed by flow.ready_to_sign
@@ -219,6 +219,16 @@ class JourneyService:
             wants_updates=journey.wants_updates,
             guardian_consent=journey.guardian_consent,
             text_version=self.petition.version,
-            referred_by=journey.referrer,
+            referred_by=await self._credited_referrer(journey.referrer, supporter.user_id),
             signed_at=now,
         )
+
+    async def _credited_referrer(self, code: str | None, user_id: int) -> str | None:
+        """The share code this signature counts for: only a current signer's of this petition,
+        and never the signer's own (their old link, opened again after a /withdraw)."""
+        if code is None:
+            return None
+        owner = await self.storage.referral_owner(code)
+        if owner is None or owner.petition_id != self.petition.id or owner.user_id == user_id:
+            return None
+        return code

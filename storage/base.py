@@ -23,6 +23,7 @@ from storage.records import (
     Journey,
     Overview,
     PersonalData,
+    ReferralOwner,
     SignatureRequest,
     SignResult,
     UserRecord,
@@ -64,8 +65,9 @@ class JourneyStore(Protocol):
     async def referral_count(self, petition_id: str, referral_code: str) -> int:
         """How many signed through this supporter's link."""
 
-    async def petition_of_referral(self, referral_code: str) -> str | None:
-        """The petition a share code was given for (codes are unique across petitions)."""
+    async def referral_owner(self, referral_code: str) -> ReferralOwner | None:
+        """The signer a share code was given to, and for which petition (codes are unique
+        across petitions); None once they withdrew, or for a code never given."""
 
     async def focus(self, user_id: int) -> str | None:
         """The petition this supporter opened last (None: they never chose one)."""

@@ -176,6 +176,14 @@ class Broadcast:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferralOwner:
+    """Whose share code it is: the signer (of that petition) it was given to."""
+
+    petition_id: str
+    user_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class SignResult:
     signature: Signature
     created: bool  # False: this supporter had already signed (double tap, redelivery, a race)

@@ -262,6 +262,24 @@ async def test_referral_is_recorded_with_the_signature(
     assert "Sign the petition first" in judy.last
 
 
+async def test_an_own_old_link_after_withdrawing_is_no_referral(
+    server: FakeBotAPI, bot: BotInstance
+) -> None:
+    mallory = server.user(1019, "Mallory")
+    await sign_up_to_preview(mallory)
+    await mallory.press("Sign now")
+    old_code = (await signature_rows(bot))[0][8]
+    await mallory.send("/withdraw")
+    await mallory.press("Yes, withdraw")
+    await mallory.send(f"/start r_{old_code}")  # her own link, from before
+    await sign_up_to_preview(mallory)
+    await mallory.press("Sign now")
+    rows = await signature_rows(bot)
+    assert len(rows) == 1 and rows[0][7] is None  # signed again, referred by nobody
+    assert await bot.storage.referral_count(bot.petition.id, old_code) == 0
+    assert (await bot.storage.overview(bot.petition.id)).referred == 0
+
+
 async def test_information_commands(server: FakeBotAPI, bot: BotInstance) -> None:
     judy = server.user(1013, "Judy")
     await judy.send("/help")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from storage.base import Storage
-from storage.records import Journey, Step
+from storage.records import Journey, ReferralOwner, Step
 from tests.conftest import NOW, execute_raw
 from tests.stored import PETITION, SIGNED, request_for
 
@@ -115,5 +115,8 @@ async def test_petitions_of_a_supporter_cover_journeys_and_signatures(storage: S
 
 async def test_a_share_code_names_its_petition(storage: Storage) -> None:
     result = await storage.sign(request_for(7), SIGNED)
-    assert await storage.petition_of_referral(result.signature.referral_code) == PETITION
-    assert await storage.petition_of_referral("nosuchcode") is None
+    owner = await storage.referral_owner(result.signature.referral_code)
+    assert owner == ReferralOwner(PETITION, 7)
+    assert await storage.referral_owner("nosuchcode") is None
+    await storage.withdraw(PETITION, 7)
+    assert await storage.referral_owner(result.signature.referral_code) is None

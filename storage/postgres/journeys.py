@@ -6,7 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.postgres.connection import PostgresConnection
-from storage.records import Journey, PersonalData, Signature, SignatureRequest, UserRecord
+from storage.records import (
+    Journey,
+    PersonalData,
+    ReferralOwner,
+    Signature,
+    SignatureRequest,
+    UserRecord,
+)
 from storage.rows import journey_from_row, journey_to_json
 from storage.tallies import TALLY_FUNNEL, TALLY_REFERRER
 
@@ -93,10 +100,11 @@ class PostgresJourneys(PostgresConnection):
         )
         return total or 0
 
-    async def petition_of_referral(self, referral_code: str) -> str | None:
-        return await self.pool.fetchval(
-            "SELECT petition_id FROM signatures WHERE referral_code = $1", referral_code
+    async def referral_owner(self, referral_code: str) -> ReferralOwner | None:
+        row = await self.pool.fetchrow(
+            "SELECT petition_id, user_id FROM signatures WHERE referral_code = $1", referral_code
         )
+        return ReferralOwner(row["petition_id"], row["user_id"]) if row else None
 
     async def focus(self, user_id: int) -> str | None:
         return await self.pool.fetchval(

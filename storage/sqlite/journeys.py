@@ -6,7 +6,14 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.records import Journey, PersonalData, Signature, SignatureRequest, UserRecord
+from storage.records import (
+    Journey,
+    PersonalData,
+    ReferralOwner,
+    Signature,
+    SignatureRequest,
+    UserRecord,
+)
 from storage.rows import journey_from_row, journey_to_json
 from storage.sqlite.connection import SQLiteConnection, all_rows, first_row
 from storage.tallies import TALLY_FUNNEL, TALLY_REFERRER
@@ -91,13 +98,13 @@ class SQLiteJourneys(SQLiteConnection):
         )
         return row[0] if row else 0
 
-    async def petition_of_referral(self, referral_code: str) -> str | None:
+    async def referral_owner(self, referral_code: str) -> ReferralOwner | None:
         row = await first_row(
             self._read_db,
-            "SELECT petition_id FROM signatures WHERE referral_code = ?",
+            "SELECT petition_id, user_id FROM signatures WHERE referral_code = ?",
             (referral_code,),
         )
-        return row[0] if row else None
+        return ReferralOwner(row[0], row[1]) if row else None
 
     async def focus(self, user_id: int) -> str | None:
         row = await first_row(

@@ -98,6 +98,9 @@ async def throttle_updates(update: Update, context: Context) -> None:
             await query.answer(text)  # also stops the button's spinner
         elif text and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
             await context.bot.send_message(update.effective_chat.id, text)
+    if context.bot_data.inbox is not None:
+        # Dropped is done: a restart must not replay the flood (batched with other marks).
+        context.bot_data.inbox.finish(update.update_id)
     raise ApplicationHandlerStop
 
 

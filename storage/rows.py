@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from storage.records import ExportRow, Journey, Step
+from storage.records import ExportRow, Journey, SignResult, Step
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,24 @@ def export_row(row: Sequence[Any], signed_at: datetime) -> ExportRow:
 
 def new_referral_code() -> str:
     return secrets.token_urlsafe(REFERRAL_CODE_BYTES)
+
+
+# Codes are random: a clash is rare, and several in a row mean something else is wrong.
+MAX_REFERRAL_CODE_ATTEMPTS = 5
+
+
+async def sign_with_fresh_code(
+    sign: Callable[[str], Awaitable[SignResult]], code_taken: Callable[[Exception], bool]
+) -> SignResult:
+    """Sign with a newly drawn share code; draw again while the database says another
+    signer already holds it (`code_taken`). Shared by both backends' `sign`."""
+    for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
+        try:
+            return await sign(new_referral_code())
+        except Exception as error:
+            if not code_taken(error):
+                raise
+    raise RuntimeError("could not draw a unique referral code")
 
 
 _JOURNEY_FIELDS = {field.name for field in fields(Journey)}

@@ -6,6 +6,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from storage.base import Storage
 from storage.records import Step
 from tests.conftest import NOW, StorageFactory, execute_raw
@@ -113,3 +115,19 @@ async def test_anonymisation_keeps_counts_and_drops_names_and_ids(storage: Stora
     assert (await storage.load(PETITION, 1)).signature is None
     assert (await storage.load(PETITION, 6)).journey is None  # journeys are gone too
     assert await storage.focus(6) is None  # and which petition they had open
+
+
+async def test_a_share_code_already_taken_is_drawn_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = iter(["taken-code", "taken-code", "fresh-code", *["taken-code"] * 5])
+    monkeypatch.setattr("storage.rows.new_referral_code", lambda: next(drawn))
+    first = await storage.sign(request_for(1), SIGNED)
+    second = await storage.sign(request_for(2), SIGNED)
+    assert (first.signature.referral_code, second.signature.referral_code) == (
+        "taken-code",
+        "fresh-code",
+    )
+    with pytest.raises(RuntimeError, match="unique referral code"):
+        await storage.sign(request_for(3), SIGNED)  # five clashes in a row: not a clash
+    assert await storage.total(PETITION) == 2 and await storage.recount(PETITION) == 2

@@ -14,7 +14,7 @@ import asyncpg
 
 from storage.postgres.connection import PostgresConnection
 from storage.records import Journey, Signature, SignatureRequest, SignResult
-from storage.rows import journey_to_json, new_referral_code
+from storage.rows import journey_to_json, sign_with_fresh_code
 from storage.tallies import SIGNATURE_TALLIES, request_tallies, signature_tallies, tally_sources
 
 
@@ -27,18 +27,9 @@ class PostgresSignatures(PostgresConnection):
         existing = await self._existing(request)
         if existing is not None:
             return existing
-        for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
-            try:
-                return await self._sign_once(request, journey, new_referral_code(), reached)
-            except asyncpg.UniqueViolationError as error:
-                constraint = error.constraint_name or ""
-                if constraint == "signatures_pkey":  # the same supporter, on another instance
-                    existing = await self._existing(request)
-                    assert existing is not None
-                    return existing
-                if "referral_code" not in constraint:
-                    raise
-        raise RuntimeError("could not draw a unique referral code")
+        return await sign_with_fresh_code(
+            lambda code: self._sign_once(request, journey, code, reached), _code_taken
+        )
 
     async def _existing(self, request: SignatureRequest) -> SignResult | None:
         row = await self.pool.fetchrow(
@@ -64,6 +55,26 @@ class PostgresSignatures(PostgresConnection):
         # keeping numbers gapless) is locked for its execution only, never across a round
         # trip; any conflict rolls all of it back.
         tallies = sorted(request_tallies(request, reached))
+        try:
+            counts = await self._insert_signature(request, journey, referral_code, tallies)
+        except asyncpg.UniqueViolationError as error:
+            if error.constraint_name != "signatures_pkey":
+                raise  # a share code already taken: drawn again by sign_with_fresh_code
+            existing = await self._existing(request)  # the same supporter, on another instance
+            assert existing is not None
+            return existing
+        signature = Signature(
+            counts["last_number"], request.signed_at, request.country, referral_code
+        )
+        return SignResult(signature, created=True, total=counts["total"])
+
+    async def _insert_signature(
+        self,
+        request: SignatureRequest,
+        journey: Journey,
+        referral_code: str,
+        tallies: list[tuple[str, str]],
+    ) -> asyncpg.Record:
         counts = await self.pool.fetchrow(
             _SIGN,
             request.petition_id,
@@ -83,10 +94,7 @@ class PostgresSignatures(PostgresConnection):
             journey_to_json(journey),
         )
         assert counts is not None
-        signature = Signature(
-            counts["last_number"], request.signed_at, request.country, referral_code
-        )
-        return SignResult(signature, created=True, total=counts["total"])
+        return counts
 
     async def withdraw(self, petition_id: str, user_id: int) -> int | None:
         async with self.pool.acquire() as connection, connection.transaction():
@@ -198,7 +206,10 @@ class PostgresSignatures(PostgresConnection):
             )
 
 
-MAX_REFERRAL_CODE_ATTEMPTS = 5
+def _code_taken(error: Exception) -> bool:
+    return isinstance(error, asyncpg.UniqueViolationError) and "referral_code" in (
+        error.constraint_name or ""
+    )
 
 
 async def _add_tallies(

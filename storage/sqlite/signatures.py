@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.records import Journey, Signature, SignatureRequest, SignResult
-from storage.rows import journey_to_json, new_referral_code
+from storage.rows import journey_to_json, sign_with_fresh_code
 from storage.sqlite.connection import SQLiteConnection, all_rows
 from storage.sqlite.journeys import UPSERT_JOURNEY, add_tallies
 from storage.tallies import SIGNATURE_TALLIES, request_tallies, signature_tallies, tally_sources
@@ -19,13 +19,9 @@ class SQLiteSignatures(SQLiteConnection):
     async def sign(
         self, request: SignatureRequest, journey: Journey, reached: Sequence[str] = ()
     ) -> SignResult:
-        for _attempt in range(MAX_REFERRAL_CODE_ATTEMPTS):
-            try:
-                return await self._sign_once(request, journey, new_referral_code(), reached)
-            except sqlite3.IntegrityError as error:
-                if "referral_code" not in str(error):
-                    raise
-        raise RuntimeError("could not draw a unique referral code")
+        return await sign_with_fresh_code(
+            lambda code: self._sign_once(request, journey, code, reached), _code_taken
+        )
 
     async def _sign_once(
         self,
@@ -86,7 +82,8 @@ class SQLiteSignatures(SQLiteConnection):
         return await self._writes.run(_recount, petition_id)
 
 
-MAX_REFERRAL_CODE_ATTEMPTS = 5
+def _code_taken(error: Exception) -> bool:
+    return isinstance(error, sqlite3.IntegrityError) and "referral_code" in str(error)
 
 
 def _current_total(connection: sqlite3.Connection, petition_id: str) -> int:

@@ -13,7 +13,6 @@ strict Content-Security-Policy on /embed (no inline script or style at all).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ from aiohttp import web
 
 from bot.i18n import Translator, available_languages, match_language, translator
 from bot.petition import Petition
-from bot.public import PublicCounts, Snapshot
+from bot.public import PublicCounts, Snapshot, etag_matches, etag_of
 from bot.screens import plain_text
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -138,10 +137,6 @@ def embed_page(counter: Counter, petition_id: str) -> str:
     )
 
 
-def _etag(body: bytes) -> str:
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
-
 class Embeds:
     """The routes, on the public count's server and its snapshots."""
 
@@ -228,7 +223,7 @@ class Embeds:
         max_age: int,
         policy: str | None = None,
     ) -> web.StreamResponse:
-        etag = _etag(body)
+        etag = etag_of(body)
         headers = {
             **COMMON_HEADERS,
             "Access-Control-Allow-Origin": "*",
@@ -237,8 +232,7 @@ class Embeds:
         }
         if policy is not None:
             headers["Content-Security-Policy"] = policy
-        wanted = request.if_none_match
-        if wanted and any(tag.value in ("*", etag.strip('"')) for tag in wanted):
+        if etag_matches(request, etag):
             return web.Response(status=304, headers=headers)
         return web.Response(body=body, content_type=content_type, charset="utf-8", headers=headers)
 

@@ -37,7 +37,7 @@ class RedactingFormatter(logging.Formatter):
         super().__init__()
         self.inner = inner
         # The longest first, so a secret containing another is cut whole.
-        self.secrets = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len)[::-1]
+        self.secrets = sorted(set(secrets), key=len, reverse=True)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(self.inner.format(record), self.secrets)

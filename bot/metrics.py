@@ -89,6 +89,7 @@ class Metrics:
             "Updates received and not yet handled",
             registry=registry,
         )
+        self._totals: Callable[[], Awaitable[dict[str, int]]] | None = None
 
     def count_backlog(self, waiting: Callable[[], int]) -> None:
         self.backlog.set_function(waiting)
@@ -107,7 +108,7 @@ class Metrics:
 
     async def scrape(self) -> tuple[bytes, str]:
         """The exposition text, with the database's current totals."""
-        totals = await self._totals() if hasattr(self, "_totals") else {}
+        totals = await self._totals() if self._totals is not None else {}
         family = GaugeMetricFamily(
             "petition_signatures_current",
             "Signatures in the database now, per petition (withdrawn ones removed)",

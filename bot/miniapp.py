@@ -16,7 +16,6 @@ above. The page loads Telegram's script and nothing else from elsewhere (see POL
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from functools import cache
@@ -35,6 +34,7 @@ from bot.flow import search_query
 from bot.form import Form
 from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
 from bot.init_data import InitData, InitDataError, check_init_data
+from bot.public import etag_matches, etag_of
 from bot.service import JourneyService, Supporter
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Asset:
 @cache
 def asset(name: str) -> Asset:
     body = (WEB / name).read_bytes()
-    return Asset(body, ASSETS[name], '"' + hashlib.sha256(body).hexdigest()[:32] + '"')
+    return Asset(body, ASSETS[name], etag_of(body))
 
 
 class Refused(Exception):
@@ -237,7 +237,7 @@ def _browser_language(request: web.Request, default: str) -> str:
 
 def _asset_response(request: web.Request, file: Asset) -> web.Response:
     headers = {**PAGE_HEADERS, "ETag": file.etag}
-    if file.etag in (request.headers.get("If-None-Match") or ""):
+    if etag_matches(request, file.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(
         body=file.body, content_type=file.content_type, charset="utf-8", headers=headers

@@ -57,7 +57,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         key = sequence_key(update)
         if key is None:
             async with self._slots:
-                await self._timed(coroutine)
+                await (coroutine if self.metrics is None else self._timed(coroutine))
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues.get(key)
@@ -76,7 +76,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                 coroutine, done = queue[0]
                 try:
                     async with self._slots:
-                        await self._timed(coroutine)
+                        # No extra frame on the hot path when metrics are off.
+                        await (coroutine if self.metrics is None else self._timed(coroutine))
                 except Exception as error:  # PTB's process_update routes errors itself
                     if not done.done():
                         done.set_exception(error)
@@ -94,9 +95,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
                     done.cancel()
 
     async def _timed(self, coroutine: Awaitable[Any]) -> None:
-        if self.metrics is None:
-            await coroutine
-            return
+        assert self.metrics is not None
         with self.metrics.timing_update():
             await coroutine
 

@@ -67,9 +67,13 @@ class Representation:
     charset: str | None
 
 
+def etag_of(body: bytes) -> str:
+    """A strong ETag for a body, quoted as it goes in the header (every public answer's)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
 def _represent(body: bytes, content_type: str, charset: str | None) -> Representation:
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    return Representation(body, f'"{digest}"', content_type, charset)
+    return Representation(body, etag_of(body), content_type, charset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +180,7 @@ async def _no_sniffing(_: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
 
 
-def _matches(request: web.Request, etag: str) -> bool:
+def etag_matches(request: web.Request, etag: str) -> bool:
     """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/ is ignored."""
     wanted = request.if_none_match
     if not wanted:
@@ -321,7 +325,7 @@ class PublicCounts:
             "Cache-Control": f"public, max-age={self.max_age}",
             "ETag": chosen.etag,
         }
-        if _matches(request, chosen.etag):
+        if etag_matches(request, chosen.etag):
             return web.Response(status=304, headers=headers)
         return web.Response(
             body=chosen.body,

@@ -115,7 +115,7 @@ class AiohttpRequest(BaseRequest):
         # A 5xx answer or a connection that never got through is tried again, with backoff.
         # A timeout after sending is only retried where doing it twice is harmless: a message
         # that reached Telegram but whose answer was lost must not be sent twice.
-        repeatable = not url.rsplit("/", 1)[-1].startswith(_CREATES_MESSAGES)
+        repeatable = not _method_of(url).startswith(_CREATES_MESSAGES)
         for attempt in range(self.retries + 1):
             last_try = attempt == self.retries
             try:

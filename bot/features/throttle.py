@@ -21,6 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Context
+from bot.features.once import finish_in_inbox
 from bot.i18n import translator
 
 THROTTLE_GROUP = -3
@@ -100,7 +101,7 @@ async def throttle_updates(update: Update, context: Context) -> None:
             await context.bot.send_message(update.effective_chat.id, text)
     if context.bot_data.inbox is not None:
         # Dropped is done: a restart must not replay the flood (batched with other marks).
-        context.bot_data.inbox.finish(update.update_id)
+        await finish_in_inbox(update, context)
     raise ApplicationHandlerStop
 
 

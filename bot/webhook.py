@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 HEALTH_PATH = "/healthz"
 MAX_UPDATE_BYTES = 1 << 20
+DRAIN_SECONDS = 30  # how long updates in flight may take to finish after SIGTERM
 
 
 def webhook_path(settings: Settings) -> str:
@@ -54,6 +55,9 @@ class WebhookServer:
         self.web_app.router.add_get(HEALTH_PATH, self.on_health)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     async def on_update(self, request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
@@ -70,6 +74,8 @@ class WebhookServer:
             return web.Response(status=400, text="not an update")
         application = self.application
         opened = self.replies.open(update.update_id)
+        self._in_flight += 1
+        self._idle.clear()
         try:
             # The handlers rate-limit, claim (once per update across instances) and handle it.
             await application.update_processor.process_update(
@@ -77,6 +83,9 @@ class WebhookServer:
             )
         finally:
             method = self.replies.take(update.update_id) if opened else None
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
         if once.was_busy(application, update):
             return web.Response(status=503, text="being processed elsewhere")
         if method is not None:  # Telegram makes this call for us
@@ -100,12 +109,12 @@ class WebhookServer:
         application = self.application
         await start_application(application, polling_timeout=None)
         # Through bot.serving: slow or idle clients are dropped in seconds and connections are
-        # capped (issue #16); in-flight updates get 30 s to finish on shutdown.
+        # capped (issue #16).
         self._runner = await serve(
             self.web_app,
             self.settings.webhook_listen,
             self.settings.webhook_port,
-            shutdown_timeout=30,
+            shutdown_timeout=DRAIN_SECONDS,
             name="webhook",
         )
         self.port = bound_port(self._runner)
@@ -121,7 +130,11 @@ class WebhookServer:
     async def stop(self) -> None:
         self.draining = True
         if self._runner is not None:
-            await self._runner.cleanup()  # lets in-flight updates finish first
+            # The port stays open and answers 503 (Telegram retries, another instance takes
+            # it) until the updates in flight are done; closing it first would refuse them.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=DRAIN_SECONDS)
+            await self._runner.cleanup()
             self._runner = None
         await stop_application(self.application)
 

@@ -133,3 +133,37 @@ async def test_shutdown_finishes_updates_in_flight(
     await server.wait_delivered(update_id, timeout=10)
     assert "Protect prisoners of conscience" in ann.last
     assert [d.status for d in server.webhook_deliveries if d.update_id == update_id] == [200]
+
+
+async def test_after_sigterm_new_updates_get_503_until_the_port_closes(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Draining answers 503 (Telegram retries, another instance takes it); it never refuses."""
+    instance = await WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition).start()
+    server.webhook_targets = [instance.url]
+    storage, load = instance.storage, instance.storage.load
+    in_flight, release = asyncio.Event(), asyncio.Event()
+
+    async def held_load(*args: object, **kwargs: object) -> object:
+        in_flight.set()
+        await release.wait()
+        return await load(*args, **kwargs)
+
+    monkeypatch.setattr(storage, "load", held_load)
+    ann = server.user(6004, "Ann")
+    update_id = ann.push_text("/start")
+    await asyncio.wait_for(in_flight.wait(), timeout=10)
+    stopping = asyncio.create_task(instance.stop())  # what SIGTERM does
+    await asyncio.sleep(0.2)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WebhookBotInstance.SECRET}
+    async with aiohttp.ClientSession() as session:
+        late = {"update_id": update_id + 1, **raw_message(6005, "/start")}
+        async with session.post(instance.url, json=late, headers=headers) as response:
+            assert response.status == 503
+        async with session.get(instance.url.removesuffix(instance.PATH) + "/healthz") as response:
+            assert response.status == 503 and (await response.json())["status"] == "draining"
+    assert not stopping.done()
+    release.set()
+    await asyncio.wait_for(stopping, timeout=15)
+    await server.wait_delivered(update_id, timeout=10)
+    assert "Protect prisoners of conscience" in ann.last

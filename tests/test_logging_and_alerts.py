@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from bot.app import PSEUDONYM_SECRET
@@ -15,7 +17,7 @@ from bot.logs import JsonFormatter
 from bot.petition import Petition
 from bot.telegram_io import pseudonym, set_pseudonym_key
 from tests.fakes import FakeBotAPI
-from tests.harness import BotInstance
+from tests.harness import BotInstance, WebhookBotInstance, raw_message
 from tests.test_journey_e2e import sign_up_to_preview
 
 ADMIN = 424242
@@ -99,3 +101,52 @@ async def test_the_bot_takes_its_pseudonym_key_from_the_database(
         key = await bot.storage.shared_secret(PSEUDONYM_SECRET)
         expected = hashlib.blake2b(b"42", digest_size=8, key=key, person=b"petition-log")
         assert pseudonym(42) == expected.hexdigest()
+
+
+async def test_an_update_that_fails_in_a_handler_is_done_and_never_replayed(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polling: a failing update is finished like any other, so a restart does not rerun it."""
+    database = f"sqlite:///{tmp_path}/f.db"
+    async with BotInstance(server, database, petition) as bot:
+        healthy_load = bot.storage.load
+
+        async def broken(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("handler failed")
+
+        monkeypatch.setattr(bot.storage, "load", broken)
+        supporter = server.user(8201, "S")
+        await supporter.send("/status")
+        assert "something went wrong on our side" in supporter.last
+        monkeypatch.setattr(bot.storage, "load", healthy_load)
+        await supporter.send("/help")  # the bot goes on with the next update
+    async with BotInstance(server, database, petition):
+        await supporter.expect_silence(0.5)  # nothing replayed after the restart
+    assert sum("something went wrong" in text for text in server.replies_to(8201)) == 1
+
+
+async def test_a_webhook_update_that_fails_is_answered_200_and_done(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhook: Telegram gets 200 (no endless redelivery) and a copy finds the update done."""
+    server.webhook_targets = []
+    async with WebhookBotInstance(server, f"sqlite:///{tmp_path}/w.db", petition) as instance:
+        server.webhook_targets = [instance.url]
+
+        calls = []
+
+        async def broken(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            raise RuntimeError("handler failed")
+
+        monkeypatch.setattr(instance.storage, "load", broken)
+        update = {"update_id": 777_001, **raw_message(8202, "/status")}
+        headers = {"X-Telegram-Bot-Api-Secret-Token": WebhookBotInstance.SECRET}
+        statuses = []
+        async with aiohttp.ClientSession() as session:
+            for _ in range(2):  # the update, then Telegram's copy of it
+                async with session.post(instance.url, json=update, headers=headers) as response:
+                    statuses.append(response.status)
+                await asyncio.sleep(0.2)  # the done mark is written a moment later
+    assert statuses == [200, 200]
+    assert len(calls) == 1  # the copy found the update done and was not handled again

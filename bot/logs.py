@@ -73,9 +73,11 @@ def configure_logging(level: str, log_format: str, secrets: Iterable[str] = ()) 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Libraries that would otherwise log request URLs (which contain the bot token), or whole
-    # updates (names and ids) at DEBUG: our own DEBUG lines are enough to follow the bot.
+    # Libraries that would otherwise log request URLs (which contain the bot token), whole
+    # updates (PTB) or every SQL statement with its parameters (aiosqlite), so names and ids,
+    # at DEBUG: our own DEBUG lines are enough to follow the bot.
     for noisy in ("httpx", "httpcore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if root.level < logging.INFO:
-        logging.getLogger("telegram").setLevel(logging.INFO)
+        for talkative in ("telegram", "aiosqlite"):
+            logging.getLogger(talkative).setLevel(logging.INFO)

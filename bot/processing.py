@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.telegram_io import pseudonym
+
 if TYPE_CHECKING:
     from bot.metrics import Metrics
 
@@ -40,6 +42,14 @@ def sequence_key(update: object) -> int | None:
     return None
 
 
+def describe_update(update: object) -> str:
+    """'update 17 (callback_query)': what arrived, naming no one."""
+    if not isinstance(update, Update):
+        return type(update).__name__
+    kind = next((kind for kind in Update.ALL_TYPES if getattr(update, kind, None)), "empty")
+    return f"update {update.update_id} ({kind})"
+
+
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(_UNBOUNDED)
@@ -55,6 +65,8 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = sequence_key(update)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s from %s", describe_update(update), pseudonym(key))
         if key is None:
             async with self._slots:
                 await (coroutine if self.metrics is None else self._timed(coroutine))
@@ -63,7 +75,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         queue = self._queues.get(key)
         if queue is None:
             queue = self._queues[key] = deque()
-            drain = asyncio.create_task(self._drain(key, queue), name=f"drain-updates:{key}")
+            drain = asyncio.create_task(self._drain(key, queue), name="drain-updates")
             self._drains.add(drain)
             drain.add_done_callback(self._drains.discard)
         queue.append((coroutine, done))

@@ -116,8 +116,12 @@ def test_settings_parse_admin_ids_and_read_dotenv(
         load_settings(admin_ids="1;2")
 
 
-async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    """The real entry point, as a process, against the fake Bot API: answer, then shut down."""
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, level: str
+) -> None:
+    """The real entry point, as a process, against the fake Bot API: answer, then shut down.
+    Its whole output, at any level, names no supporter and holds no token."""
     async with FakeBotAPI() as server:
         clean = {
             key: value
@@ -130,6 +134,7 @@ async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: 
             "TELEGRAM_API_URL": server.url,
             "DATABASE_URL": f"sqlite:///{tmp_path}/bot.db",
             "POLLING_TIMEOUT": "5",
+            "LOG_LEVEL": level,
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -141,10 +146,11 @@ async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: 
         )
         try:
             await server.wait_until(lambda: bool(server.calls_for("getUpdates")), timeout=30)
-            alice = server.user(4242, "Alice")
+            alice = server.user(4242777, "Zelda Quux")
             await alice.send("/start", timeout=15)
             assert "Sign the petition" in " ".join(alice.button_texts)
             await alice.press("Sign the petition")
+            await alice.send("Quuxland", timeout=15)
             process.send_signal(signal.SIGTERM)
             _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
         finally:
@@ -153,6 +159,10 @@ async def test_run_bot_serves_supporters_and_stops_cleanly_on_sigterm(tmp_path: 
                 await process.wait()
         assert process.returncode == 0, stderr.decode()
         assert b"Traceback" not in stderr
+        if level == "DEBUG":
+            assert b" DEBUG " in stderr  # the level took effect
+        for private in ("4242777", "Zelda", "Quuxland", server.token.split(":", 1)[1]):
+            assert private.encode() not in stderr, private
 
 
 async def run_bot_against(server: FakeBotAPI, tmp_path: Path, **env: str) -> tuple[int, str]:

@@ -55,7 +55,7 @@ PSEUDONYM_SECRET = "log-pseudonym"
 async def _publish_profile(bot: Bot, petition: Petition) -> None:
     """Command menus, description and short description, in every language we speak."""
     scope = BotCommandScopeAllPrivateChats()
-    for code, language in menu_languages(petition.default_language).items():
+    for code, language in menu_languages(petition).items():
         await bot.set_my_commands(command_list(language), scope=scope, language_code=code)
         description, short = bot_descriptions(petition, language)
         # Telegram rate-limits these setters hard: only write what changed.

@@ -58,11 +58,17 @@ def _translations(
     return Translations(fp=compiled)
 
 
+# Where one language has catalogs for several regions: the region that speaks for the others
+# (Portuguese from Angola, Mozambique or no region at all follows the European norm).
+REGION_FOR_OTHERS = {"pt": "PT"}
+
+
 @lru_cache(maxsize=1024)
 def match_language(code: str | None, available: tuple[str, ...]) -> str | None:
     """The available language for a Telegram/IETF code.
 
-    ``pt-br`` → ``pt``; ``zh-tw`` and ``zh-hk`` → ``zh_Hant``; ``zh-cn`` → ``zh_Hans``.
+    ``pt-br`` → ``pt_BR``, ``pt`` and ``pt-pt`` → ``pt_PT``; ``zh-tw`` and ``zh-hk`` →
+    ``zh_Hant``; ``zh-cn`` → ``zh_Hans``; ``fr-ca`` → ``fr``.
     """
     if not code:
         return None
@@ -70,14 +76,23 @@ def match_language(code: str | None, available: tuple[str, ...]) -> str | None:
         wanted = Locale.parse(code.replace("-", "_"))
     except (ValueError, UnknownLocaleError):
         return None
-    by_identity = {}
+    by_region: dict[tuple[str, str | None], str] = {}
+    by_script: dict[tuple[str, str | None], str] = {}
     for language in available:
         locale = Locale.parse(language)
-        by_identity[(locale.language, locale.script)] = language
-        by_identity.setdefault((locale.language, None), language)
+        if locale.territory:
+            by_region[(locale.language, locale.territory)] = language
+        by_script[(locale.language, locale.script)] = language
+        by_script.setdefault((locale.language, None), language)
+    region = wanted.territory or None
+    if (wanted.language, region) in by_region:
+        return by_region[(wanted.language, region)]
+    stand_in = REGION_FOR_OTHERS.get(wanted.language)
+    if (wanted.language, stand_in) in by_region:
+        return by_region[(wanted.language, stand_in)]
     # Likely-subtags make "zh_TW" carry the Hant script, "zh_CN" the Hans one.
     script = wanted.script or _likely_script(wanted)
-    return by_identity.get((wanted.language, script)) or by_identity.get((wanted.language, None))
+    return by_script.get((wanted.language, script)) or by_script.get((wanted.language, None))
 
 
 def _likely_script(locale: Locale) -> str | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from babel import Locale
+from babel.core import get_global
 from telegram import BotCommand
 
 from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
+from bot.petition import Petition
 
 
 def command_list(language: str) -> list[BotCommand]:
@@ -24,17 +26,38 @@ def command_list(language: str) -> list[BotCommand]:
     ]
 
 
-def menu_languages(default_language: str) -> dict[str | None, str]:
+def menu_languages(petition: Petition) -> dict[str | None, str]:
     """Telegram's menu language codes (two letters; None = everyone else) → our language.
 
-    Several of our languages can share a code (zh_Hans, zh_Hant → "zh"): the first one wins.
+    Several of our languages share a code (pt_BR and pt_PT → "pt", zh_Hans and zh_Hant →
+    "zh"): the one the petition is written in wins, then the one CLDR finds likeliest for the
+    bare code (Brazilian Portuguese, as Telegram's own Portuguese is).
     """
+    languages = available_languages()
     menus: dict[str | None, str] = {
-        None: match_language(default_language, available_languages()) or SOURCE_LANGUAGE
+        None: match_language(petition.default_language, languages) or SOURCE_LANGUAGE
     }
-    for language in available_languages():
-        menus.setdefault(Locale.parse(language).language, language)
+    variants: dict[str, list[str]] = {}
+    for language in languages:
+        variants.setdefault(Locale.parse(language).language, []).append(language)
+    for code, candidates in variants.items():
+        menus[code] = min(
+            candidates,
+            key=lambda language: (not petition.has_text_in(language), not _likeliest(language)),
+        )
     return menus
+
+
+def _likeliest(language: str) -> bool:
+    """Whether `language` is what CLDR expects of its bare code (pt → pt_BR, zh → zh_Hans)."""
+    locale = Locale.parse(language)
+    expanded = get_global("likely_subtags").get(locale.language)
+    if expanded is None:
+        return False
+    likely = Locale.parse(expanded)
+    return (locale.script or likely.script) == likely.script and (
+        locale.territory or likely.territory
+    ) == likely.territory
 
 
 def admin_command_list(language: str) -> list[BotCommand]:

@@ -190,6 +190,10 @@ class Petition(Strict):
     def languages(self) -> list[str]:
         return list(self.text)
 
+    def has_text_in(self, language: str) -> bool:
+        """Whether the file has wording of its own in `language` (else the default's is shown)."""
+        return language in self.text or language.split("_")[0] in self.text
+
     def text_for(self, language: str) -> PetitionText:
         """The wording in `language`, each missing field taken from the default language."""
         base = self.text[self.default_language]

@@ -36,7 +36,8 @@ REQUIRED_LANGUAGES = {
     "de",
     "es",
     "it",
-    "pt",
+    "pt_BR",
+    "pt_PT",
     "ru",
     "ja",
     "ko",
@@ -207,8 +208,8 @@ def test_every_screen_fits_telegram_limits(language: str) -> None:
         assert 0 < len(short) <= MAX_SHORT_DESCRIPTION_LENGTH
 
 
-def test_command_menus_are_localized_and_valid() -> None:
-    menus = menu_languages("en")
+def test_command_menus_are_localized_and_valid(petition: Petition) -> None:
+    menus = menu_languages(petition)
     assert menus[None] == "en"
     assert menus["zh"] in ("zh_Hans", "zh_Hant")
     assert all(code is None or re.fullmatch("[a-z]{2}", code) for code in menus)
@@ -217,3 +218,18 @@ def test_command_menus_are_localized_and_valid() -> None:
             assert re.fullmatch("[a-z_]{1,32}", command.command)
             assert 1 <= len(command.description) <= 256
     assert command_list("fr")[0].description != command_list("en")[0].description
+
+
+def test_a_shared_menu_code_takes_the_variant_the_petition_is_written_in(
+    petition: Petition,
+) -> None:
+    """Telegram has one "zh" and one "pt" menu: show the Chinese the petition has text in,
+    and Brazilian Portuguese (Telegram's own) when both variants would do."""
+    texts = {"en": petition.text["en"]}
+    only_traditional = petition.model_copy(update={"text": {**texts, "zh_Hant": texts["en"]}})
+    assert menu_languages(only_traditional)["zh"] == "zh_Hant"
+    only_simplified = petition.model_copy(update={"text": {**texts, "zh_Hans": texts["en"]}})
+    assert menu_languages(only_simplified)["zh"] == "zh_Hans"
+    assert menu_languages(only_simplified)["pt"] == "pt_BR"
+    european = petition.model_copy(update={"text": {**texts, "pt_PT": texts["en"]}})
+    assert menu_languages(european)["pt"] == "pt_PT"

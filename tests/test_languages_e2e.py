@@ -110,7 +110,7 @@ async def test_telegram_language_variants_map_to_our_catalogs(
     server: FakeBotAPI, bot: BotInstance
 ) -> None:
     for user_id, code, language in [
-        (3104, "pt-br", "pt"),
+        (3104, "pt-br", "pt_BR"),
         (3105, "zh-hans", "zh_Hans"),
         (3106, "zh-tw", "zh_Hant"),
         (3107, "xx", "en"),

@@ -14,7 +14,7 @@ from bot.countries import country_codes
 from bot.flow import Info, Notice
 from bot.i18n import LOCALES_DIR, available_languages, translator
 from bot.menus import admin_command_list, command_list, menu_languages
-from bot.petition import Petition, load_petition
+from bot.petition import PartialPetitionText, Petition, load_petition
 from bot.screens import (
     MAX_DESCRIPTION_LENGTH,
     MAX_MESSAGE_LENGTH,
@@ -142,6 +142,19 @@ def test_right_to_left_languages_are_marked() -> None:
 
 def shipped_petitions() -> list[Petition]:
     return [load_petition(path) for path in sorted((PROJECT_ROOT / "petitions").glob("*.toml"))]
+
+
+@pytest.mark.parametrize("language", sorted(REQUIRED_LANGUAGES))
+def test_every_shipped_petition_is_written_out_in_every_interface_language(language: str) -> None:
+    """A supporter never reads consent or demands in another language than their buttons."""
+    assert set(available_languages()) == REQUIRED_LANGUAGES
+    for petition in shipped_petitions():
+        assert language in petition.text, f"{petition.id} has no [text.{language}]"
+        own, source = petition.text[language], petition.text[petition.default_language]
+        for field in PartialPetitionText.model_fields:
+            if getattr(source, field) is not None:
+                assert getattr(own, field), f"{petition.id}: text.{language}.{field} is missing"
+        assert len(own.demands or []) == len(source.demands or [])
 
 
 def longest_country(language: str) -> str:

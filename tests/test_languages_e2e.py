@@ -86,7 +86,7 @@ async def test_petition_text_comes_in_the_language_when_the_file_has_it(
     assert "Allemagne" not in marie.last and "Royaume-Uni" in marie.last  # CLDR names in French
     kenji = server.user(3102, "Kenji", language_code="ja")
     await kenji.send("/start")
-    assert five_eyes.text_for("en").title in kenji.last  # no Japanese text: English, per field
+    assert five_eyes.text_for("ja").title in kenji.last
     assert translator("ja").gettext("📜 Read the demands") in kenji.button_texts
 
 

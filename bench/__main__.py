@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [journeys baseline floor storage memory broadcast profile]`.
+"""`python -m bench [--quick] [journeys baseline floor storage memory broadcast profile countries]`.
 
 Runs the benchmarks of issue 7 (all of them by default, or the ones named), prints a table per
 benchmark and a verdict against each target, and writes bench/results/latest.json (merged:
@@ -25,11 +25,31 @@ from typing import Any
 
 import asyncpg
 
-from bench import broadcast_bench, floor, journeys, limits, memory, procstat, report, storage_bench
+from bench import (
+    broadcast_bench,
+    countries_bench,
+    floor,
+    journeys,
+    limits,
+    memory,
+    procstat,
+    report,
+    storage_bench,
+)
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-ALL = ("journeys", "limits", "baseline", "floor", "storage", "memory", "broadcast", "profile")
+ALL = (
+    "journeys",
+    "limits",
+    "baseline",
+    "floor",
+    "storage",
+    "memory",
+    "broadcast",
+    "profile",
+    "countries",
+)
 QUICK_DEFAULT = ("journeys", "limits", "baseline", "floor", "storage", "memory", "broadcast")
 
 
@@ -169,6 +189,10 @@ def write_profile_text(stats: pstats.Stats, path: Path) -> None:
         stats.sort_stats("cumulative").print_stats(r"/(bot|storage)/", 40)
 
 
+async def run_countries(arguments: argparse.Namespace, size: dict[str, Any]) -> dict[str, Any]:
+    return {"rows": countries_bench.run(rounds=1 if arguments.quick else 3)}
+
+
 RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Any]] = {
     "journeys": run_journeys,
     "limits": run_limits,
@@ -178,6 +202,7 @@ RUNNERS: dict[str, Callable[[argparse.Namespace, dict[str, Any]], Any]] = {
     "memory": run_memory,
     "broadcast": run_broadcast,
     "profile": run_profile,
+    "countries": run_countries,
 }
 
 

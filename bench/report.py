@@ -54,6 +54,17 @@ COLUMNS: dict[str, list[str]] = {
         "chats_never_received",
     ],
 }
+COLUMNS["countries"] = [
+    "queries",
+    "languages",
+    "names_indexed",
+    "index_build_s",
+    "index_mb",
+    "top2_share",
+    "cpu_ms_per_query",
+    "typo_step_rapidfuzz_ms",
+    "typo_step_difflib_ms",
+]
 COLUMNS["baseline"] = [column for column in COLUMNS["journeys"][:9] if column != "arrival_rate"]
 COLUMNS["limits"] = [
     "scenario",

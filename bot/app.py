@@ -13,7 +13,7 @@ from telegram import Bot, BotCommandScopeAllPrivateChats, LinkPreviewOptions, Up
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, Defaults
 
-from bot import broadcasting
+from bot import broadcasting, countries
 from bot.clock import Clock, utc_now
 from bot.context import CONTEXT_TYPES, Services
 from bot.desk import PetitionDesk
@@ -70,6 +70,8 @@ async def _post_init(application: Application) -> None:
     services: Services = application.bot_data
     storage, desk = services.storage, services.desk
     await storage.open()
+    # The country names of every language (about a second): now, not on the first search.
+    await asyncio.to_thread(countries.warm_up)
     log_secret = services.settings.log_secret
     set_pseudonym_key(
         hashlib.sha256(log_secret.get_secret_value().encode()).digest()

@@ -63,3 +63,10 @@ def test_report_renders_every_section_and_the_readme() -> None:
     text = report.readme_section({"mode": "quick", "benchmarks": benchmarks}, rows)
     assert "## Performance" in text
     assert "FAILED" in report.section("memory", benchmarks["memory"])
+
+
+def test_country_search_bench_runs_on_the_typed_table() -> None:
+    from bench import countries_bench
+
+    (row,) = countries_bench.run(rounds=1)
+    assert row["queries"] >= 800 and row["top2_share"] >= 0.95

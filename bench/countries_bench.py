@@ -1,8 +1,8 @@
 """Country search: CPU per typed query, and how often the country meant is among the first two.
 
-Runs on the first typed-name table of the tests (tests/data/typed_countries.tsv). Also times the typo
-step alone with rapidfuzz (what the bot uses) against the standard library's difflib over the
-same names, to show what the library buys.
+Runs on the first typed-name table of the tests (tests/data/typed_countries.tsv). Also times
+the typo step alone with rapidfuzz (what the bot uses) against the standard library's difflib
+over the same names, to show what the library buys.
 """
 
 from __future__ import annotations

@@ -9,7 +9,16 @@ from dataclasses import dataclass, replace
 
 from bot.i18n import Translator
 from bot.petition import Petition
-from bot.screens import Button, Screen, View, directed, my_data_lines, plain_text, shorten
+from bot.screens import (
+    Button,
+    Screen,
+    View,
+    directed,
+    my_data_lines,
+    plain_text,
+    shorten,
+    title_line,
+)
 
 CHOOSE_PREFIX = "choose:"
 SHOW_CLOSED = f"{CHOOSE_PREFIX}closed"
@@ -68,16 +77,18 @@ def chooser(
     rows: list[tuple[Button, ...]] = []
     for choice in shown:
         title = choice.petition.text_for(t.language).title
-        count = t.ngettext(
-            "{count} person has signed", "{count} people have signed", choice.total
-        ).format(count=t.number(choice.total))
-        lines.append(f"• {title}\n   {count}")
+        count = t.format(
+            t.ngettext("{count} person has signed", "{count} people have signed", choice.total),
+            count=t.number(choice.total),
+        )
+        # The title is isolated: an English title stays whole in an Arabic list, and so on.
+        lines.append(t.format("• {title}", title=title) + f"\n   {count}")
         label = f"{shorten(plain_text(title), BUTTON_TITLE_LENGTH)} · {t.number(choice.total)}"
         rows.append((Button(label, f"{CHOOSE_PREFIX}{choice.tag}"),))
     if closed and any(choice.open for choice in choices):
         rows.append((Button(t.gettext("« Open petitions"), SHOW_OPEN),))
     elif not closed and closed_count:
-        label = t.gettext("Closed petitions ({count})").format(count=t.number(closed_count))
+        label = t.format(t.gettext("Closed petitions ({count})"), count=t.number(closed_count))
         rows.append((Button(label, SHOW_CLOSED),))
     return directed(Screen("\n".join(lines).rstrip(), tuple(rows)), t)
 
@@ -86,8 +97,7 @@ def my_data_everywhere(views: list[View], t: Translator) -> Screen:
     """/mydata with several petitions: what is stored for each, one section per petition."""
     sections = [t.gettext("<b>Your data</b>")]
     for view in views:
-        title = view.petition.text_for(t.language).title
-        sections.append("\n".join([f"<b>{title}</b>", *my_data_lines(view)]))
+        sections.append("\n".join([title_line(view.petition, t), *my_data_lines(view)]))
     sections.append(
         t.gettext(
             "Your Telegram id is stored with these answers. /withdraw removes your signature "

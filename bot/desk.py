@@ -195,7 +195,7 @@ class PetitionDesk:
             return Routed(open_now[0].id, Command("start"), chosen=True)
         return await self._chooser(supporter)
 
-    async def _language_of(self, supporter: Supporter) -> str:
+    async def language_of(self, supporter: Supporter) -> str:
         """Their /language choice in the petition they have open, else Telegram's language."""
         focused = await self.focused(supporter.user_id)
         record = await self.storage.load(focused.petition.id, supporter.user_id)
@@ -206,7 +206,7 @@ class PetitionDesk:
     async def _chooser(
         self, supporter: Supporter, *, closed: bool = False, stale: bool = False
     ) -> Screen:
-        language = await self._language_of(supporter)
+        language = await self.language_of(supporter)
         now = self.clock()
         choices = []
         for petition in self.catalog.petitions:
@@ -227,7 +227,7 @@ class PetitionDesk:
         ]
         if not ids or ids == [open_id]:
             return None
-        t = translator(await self._language_of(supporter))
+        t = translator(await self.language_of(supporter))
         views = []
         for petition_id in ids:
             petition: Petition = self.services[petition_id].petition

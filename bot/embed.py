@@ -87,8 +87,11 @@ class Counter:
     def of(cls, petition: Petition, snapshot: Snapshot, t: Translator, link: str) -> Counter:
         live = petition.with_live(None, snapshot.paused)
         share = t.percent(snapshot.total / snapshot.goal if snapshot.goal else 0)
-        summary = t.gettext("Signatures: {total} of {goal} ({share})").format(
-            total=t.number(snapshot.total), goal=t.number(snapshot.goal), share=share
+        summary = t.format(
+            t.gettext("Signatures: {total} of {goal} ({share})"),
+            total=t.number(snapshot.total),
+            goal=t.number(snapshot.goal),
+            share=share,
         )
         closed = live.closed_reason(snapshot.updated_at) is not None
         sign = t.gettext("📜 Read the petition") if closed else t.gettext("✍️ Sign the petition")

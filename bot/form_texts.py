@@ -50,8 +50,8 @@ def html_language(language: str) -> str:
 
 def count_line(t: Translator, petition: Petition, total: int) -> str:
     count = t.ngettext("{count} person has signed", "{count} people have signed", total)
-    goal = t.gettext("next goal: {goal}").format(goal=t.number(petition.goal_for(total)))
-    return f"{count.format(count=t.number(total))} · {goal}"
+    goal = t.format(t.gettext("next goal: {goal}"), goal=t.number(petition.goal_for(total)))
+    return f"{t.format(count, count=t.number(total))} · {goal}"
 
 
 def form_page(state: FormState, profile_name: str) -> dict[str, Any]:
@@ -60,12 +60,14 @@ def form_page(state: FormState, profile_name: str) -> dict[str, Any]:
     petition = state.petition
     text = petition.text_for(t.language)
     view = _view(state, t)
-    targets = ", ".join(country_name(code, t.language) for code in petition.targets)
+    targets = t.format_list(country_name(code, t.language) for code in petition.targets)
     signed = None
     if state.signature is not None:
-        signed = t.gettext(
-            "You signed this petition on {date} as signer #{number}. Thank you!"
-        ).format(date=t.date(state.signature.signed_at), number=t.number(state.signature.number))
+        signed = t.format(
+            t.gettext("You signed this petition on {date} as signer #{number}. Thank you!"),
+            date=t.date(state.signature.signed_at),
+            number=t.number(state.signature.number),
+        )
     closed = closed_text(view) if petition.closed_reason(state.now) else None
     ages = petition.age
     return {
@@ -156,9 +158,10 @@ def field_error(state: FormState, filled: Filled) -> dict[str, str]:
     elif field is Field.AGE:
         error = t.gettext("Please answer this question.")
     elif field is Field.GUARDIAN:
-        error = t.gettext(
-            "Under {age}, you can sign only with a parent's or guardian's consent."
-        ).format(age=age)
+        error = t.format(
+            t.gettext("Under {age}, you can sign only with a parent's or guardian's consent."),
+            age=age,
+        )
     elif field is Field.CONSENT:
         error = t.gettext("Please agree to the text above to sign.")
     else:

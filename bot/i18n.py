@@ -9,12 +9,17 @@ Working with the catalogs (pybabel comes with Babel):
     pybabel update -i locales/messages.pot -d locales          # refresh every language
     pybabel init -i locales/messages.pot -d locales -l fr      # start a new language
 
-Translate first, then format: ``t.gettext("{count} have signed").format(count=...)``.
+Translate first, then fill in: ``t.format(t.gettext("{count} have signed"), count=...)``.
+``Translator.format`` isolates every value it fills in (FIRST STRONG ISOLATE … POP DIRECTIONAL
+ISOLATE), in every language: a name, number, date, link or petition title keeps its own
+direction and never reorders the sentence around it (an Arabic name in an English sentence, an
+English title in a Hebrew one). Never ``str.format`` a translated message directly.
 """
 
 from __future__ import annotations
 
 import gettext as gettext_module
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, lru_cache
@@ -23,6 +28,7 @@ from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
+from babel.lists import format_list
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
@@ -33,7 +39,51 @@ from bot.settings import PROJECT_ROOT
 LOCALES_DIR = PROJECT_ROOT / "locales"
 FIRST_STRONG_ISOLATE = "\u2068"
 POP_DIRECTIONAL_ISOLATE = "\u2069"
+# LEFT-TO-RIGHT, RIGHT-TO-LEFT and FIRST STRONG ISOLATE, each closed by a POP DIRECTIONAL ISOLATE.
+_ISOLATE_INITIATORS = frozenset("\u2066\u2067\u2068")
 SOURCE_LANGUAGE = "en"
+# Where CLDR (as Babel ships it) has no list patterns of the language's own: Babel's Uyghur
+# data joins with the English ", and".
+LIST_PATTERNS: dict[str, dict[str, str]] = {
+    "ug": {"start": "{0}، {1}", "middle": "{0}، {1}", "end": "{0} ۋە {1}", "2": "{0} ۋە {1}"},
+}
+
+
+def isolated(text: str) -> str:
+    """`text` as one isolate (FSI … PDI), whatever the language around it.
+
+    Inside, the text takes the direction of its own first strong letter; outside, it counts as
+    one neutral character, so an Arabic name cannot drag an English sentence's punctuation
+    around, nor an English title a Hebrew one's. Empty or already isolated text is returned as
+    it is (a number from `Translator.number` in Arabic comes isolated).
+    """
+    if not text or _is_one_isolate(text):
+        return text
+    return f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}"
+
+
+def _is_one_isolate(text: str) -> bool:
+    """Whether `text` is a single FSI … PDI: the opening FSI is closed by the final PDI."""
+    if len(text) < 2 or text[0] != FIRST_STRONG_ISOLATE or text[-1] != POP_DIRECTIONAL_ISOLATE:
+        return False
+    depth = 0
+    for index, char in enumerate(text):
+        if char in _ISOLATE_INITIATORS:
+            depth += 1
+        elif char == POP_DIRECTIONAL_ISOLATE:
+            depth -= 1
+            if depth == 0:
+                return index == len(text) - 1
+    return False
+
+
+@cache
+def is_right_to_left(language: str) -> bool:
+    """Whether `language` (a catalog or petition language code) is written right to left."""
+    try:
+        return Locale.parse(language).character_order == "right-to-left"
+    except (ValueError, UnknownLocaleError):
+        return False
 
 
 @cache
@@ -141,11 +191,29 @@ class Translator:
     def ngettext(self, singular: str, plural: str, count: int) -> str:
         return self.catalog.ngettext(singular, plural, count)
 
+    def format(self, message: str, /, **values: object) -> str:
+        """`message` (translated, or a template of our own) with each value isolated.
+
+        Values go in as the message will show them: HTML escaped by the caller where the
+        message is HTML, numbers and dates already formatted (`number`, `date`). A value that
+        is HTML itself (``<code>…</code>``, a link) is isolated as a whole, outside its tags, so
+        the message's tags stay balanced.
+        """
+        return message.format_map({name: isolated(str(value)) for name, value in values.items()})
+
+    def format_list(self, items: Iterable[str]) -> str:
+        """Names joined as a list in this language ("A, B and C", "A、B、C", "A وB وC"), each
+        name isolated."""
+        values = [isolated(item) for item in items]
+        patterns = LIST_PATTERNS.get(self.locale.language)
+        if patterns is None:
+            return format_list(values, locale=self.locale)
+        return _join(values, patterns)
+
     def isolate(self, text: str) -> str:
-        """Keep a left-to-right insert (a name, number or link) whole inside right-to-left text."""
-        return (
-            f"{FIRST_STRONG_ISOLATE}{text}{POP_DIRECTIONAL_ISOLATE}" if self.right_to_left else text
-        )
+        """A number set into right-to-left text outside a message (`format` isolates those in
+        every language): kept whole, its separators and signs in place."""
+        return isolated(text) if self.right_to_left else text
 
     def number(self, value: int) -> str:
         if self.group_separator is not None and value >= 0:
@@ -162,6 +230,18 @@ class Translator:
     @property
     def right_to_left(self) -> bool:
         return self.locale.character_order == "right-to-left"
+
+
+def _join(items: list[str], patterns: Mapping[str, str]) -> str:
+    """Babel's `format_list` with patterns of our own."""
+    if len(items) < 2:
+        return "".join(items)
+    if len(items) == 2:
+        return patterns["2"].format(*items)
+    joined = patterns["start"].format(items[0], items[1])
+    for item in items[2:-1]:
+        joined = patterns["middle"].format(joined, item)
+    return patterns["end"].format(joined, items[-1])
 
 
 _SAMPLE_NUMBERS = (0, 7, 999, 1_234, 12_345, 123_456, 1_234_567, 1_000_000_000)

@@ -194,6 +194,14 @@ class Petition(Strict):
         """Whether the file has wording of its own in `language` (else the default's is shown)."""
         return language in self.text or language.split("_")[0] in self.text
 
+    def text_language(self, language: str, field: str) -> str:
+        """The language `field` of `text_for(language)` is written in: `language` (or the
+        language it is a variant of) when the file has that field in it, else the default."""
+        chosen = self.text.get(language) or self.text.get(language.split("_")[0])
+        if chosen is not None and getattr(chosen, field) is not None:
+            return language if language in self.text else language.split("_")[0]
+        return self.default_language
+
     def text_for(self, language: str) -> PetitionText:
         """The wording in `language`, each missing field taken from the default language."""
         base = self.text[self.default_language]

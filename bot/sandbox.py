@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.clock import Clock, utc_now
 from bot.desk import PetitionDesk
 from bot.flow import Command, Event, Pressed, Typed
+from bot.i18n import translator
 from bot.petition import Petition
 from bot.petitions import Catalog
 from bot.screens import Screen, plain_text
@@ -125,7 +126,8 @@ async def run_sandbox(
             out.flush()
             line = await _read_in_daemon_thread(read)
             if not line or line.strip() == "/quit":
-                out.write("\nBye.\n")
+                t = translator(await desk.language_of(supporter))
+                out.write("\n" + t.gettext("Bye.") + "\n")
                 return
             event = parse_input(line, actions)
     finally:

@@ -2,6 +2,12 @@
 
 Pure functions of plain data. Every user-visible string goes through the translator; petition
 wording comes from the petition file; anything a supporter typed is escaped.
+
+Direction: every value set into a message is isolated (`Translator.format`); each line of a
+right-to-left interface starts with a RIGHT-TO-LEFT MARK (`directed`), except the petition's own
+paragraphs, which carry the direction of the language they are written in (`petition_lines`):
+an English paragraph shown to an Arabic supporter reads left to right, an Arabic one shown in
+an English interface right to left.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from datetime import UTC, datetime
 from html import escape, unescape
 from urllib.parse import quote
 
+from babel import Locale
+
 from bot.countries import country_name, flag
 from bot.flow import LANGUAGE_PREFIX, Info, Notice, minimum_age, suggested_name
-from bot.i18n import Translator, available_languages, translator
+from bot.i18n import Translator, available_languages, is_right_to_left, translator
 from bot.petition import Petition, PetitionFileError
 from storage.records import Journey, PersonalData, Signature, Step
 
@@ -23,6 +31,8 @@ MAX_DESCRIPTION_LENGTH = 512
 MAX_SHORT_DESCRIPTION_LENGTH = 120
 PROGRESS_CELLS = 10
 RIGHT_TO_LEFT_MARK = "\u200f"
+LEFT_TO_RIGHT_MARK = "\u200e"
+DIRECTION_MARKS = (LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK)
 TOP_COUNTRIES = 5
 
 
@@ -81,11 +91,46 @@ def directed(screen: Screen, t: Translator) -> Screen:
 
     Telegram picks each paragraph's direction from its first strong character, so a line that
     opens with a number, an emoji or a Latin name would otherwise be laid out left-to-right.
+    Lines that already carry a direction (petition wording, see `petition_lines`) keep it.
     """
     if not t.right_to_left:
         return screen
-    text = "\n".join(RIGHT_TO_LEFT_MARK + line for line in screen.text.split("\n"))
+    text = "\n".join(
+        line if line.startswith(DIRECTION_MARKS) else RIGHT_TO_LEFT_MARK + line
+        for line in screen.text.split("\n")
+    )
     return Screen(text, screen.buttons)
+
+
+def petition_lines(petition: Petition, field: str, html_text: str, t: Translator) -> str:
+    """Lines of petition wording (`field` of `text_for(t.language)`), marked with the direction
+    of the language they are actually written in where it is not the interface's.
+
+    A paragraph taken from the default language because the petition has no text in the
+    supporter's would otherwise follow the interface: an English paragraph in an Arabic chat
+    would be laid out right to left, its final "." jumping to the left.
+    """
+    right_to_left = is_right_to_left(petition.text_language(t.language, field))
+    if right_to_left == t.right_to_left:
+        return html_text
+    mark = RIGHT_TO_LEFT_MARK if right_to_left else LEFT_TO_RIGHT_MARK
+    return "\n".join(mark + line for line in html_text.split("\n"))
+
+
+def title_line(petition: Petition, t: Translator) -> str:
+    """The petition's title in bold, as a line of its own."""
+    title = petition.text_for(t.language).title
+    return petition_lines(petition, "title", f"<b>{title}</b>", t)
+
+
+def written_in_notice(petition: Petition, t: Translator) -> str | None:
+    """Says, in the supporter's language, which language the petition is written in, when it
+    has no text of its own in theirs ("This petition is written in English."); else None."""
+    if petition.has_text_in(t.language):
+        return None
+    written = Locale.parse(petition.default_language)
+    name = written.get_display_name(t.locale) or petition.default_language
+    return t.format(t.gettext("This petition is written in {language}."), language=name)
 
 
 # --- shared pieces ---------------------------------------------------------------------------
@@ -94,10 +139,13 @@ def directed(screen: Screen, t: Translator) -> Screen:
 def progress_text(view: View) -> str:
     t = view.t
     goal = view.petition.goal_for(view.total)
-    count_line = t.ngettext(
-        "<b>{count}</b> person has signed", "<b>{count}</b> people have signed", view.total
-    ).format(count=t.number(view.total))
-    goal_line = t.gettext("next goal: {goal}").format(goal=t.number(goal))
+    count_line = t.format(
+        t.ngettext(
+            "<b>{count}</b> person has signed", "<b>{count}</b> people have signed", view.total
+        ),
+        count=t.number(view.total),
+    )
+    goal_line = t.format(t.gettext("next goal: {goal}"), goal=t.number(goal))
     ratio = min(view.total / goal, 1.0)
     filled = int(ratio * PROGRESS_CELLS)
     bar = "▰" * filled + "▱" * (PROGRESS_CELLS - filled)
@@ -107,7 +155,7 @@ def progress_text(view: View) -> str:
 def _targets_text(view: View) -> str:
     names = [escape(country_label(code, view.t)) for code in view.petition.targets]
     label = view.t.gettext("Addressed to the governments of:")
-    return f"{label} {', '.join(names)}"
+    return f"{label} {view.t.format_list(names)}"
 
 
 def _back(step: Step, view: View) -> Button:
@@ -163,18 +211,26 @@ def notice_text(notice: Notice, view: View) -> str:
         Notice.WELCOME_BACK: t.gettext("Welcome back! You can continue where you left off."),
     }
     arguments = {key: escape(value) for key, value in view.notice_args.items()}
-    return texts[notice].format(**arguments)
+    return t.format(texts[notice], **arguments)
 
 
 # --- one renderer per step -------------------------------------------------------------------
 
 
 def _intro(journey: Journey, view: View) -> Screen:
-    t = view.t
-    text = view.petition.text_for(t.language)
-    body = "\n\n".join(
-        [f"<b>{text.title}</b>", text.summary or "", _targets_text(view), progress_text(view)]
-    )
+    t, petition = view.t, view.petition
+    text = petition.text_for(t.language)
+    # The welcome is the first screen with petition text: the one place that says, once, when
+    # it is not in the supporter's language.
+    written_in = written_in_notice(petition, t)
+    parts = [] if written_in is None else [f"<i>{written_in}</i>"]
+    parts += [
+        title_line(petition, t),
+        petition_lines(petition, "summary", text.summary or "", t),
+        _targets_text(view),
+        progress_text(view),
+    ]
+    body = "\n\n".join(parts)
     rows: list[tuple[Button, ...]] = []
     if journey.resume_step is not None:
         rows.append((Button(t.gettext("↩️ Continue where I left off"), "intro:resume"),))
@@ -207,20 +263,24 @@ def _language_picker(view: View) -> Screen:
 
 
 def _demands(journey: Journey, view: View) -> Screen:
-    t = view.t
-    text = view.petition.text_for(t.language)
-    parts = [f"<b>{text.title}</b>"]
+    t, petition = view.t, view.petition
+    text = petition.text_for(t.language)
+    parts = [title_line(petition, t)]
     if text.background:
-        parts.append(text.background)
+        parts.append(petition_lines(petition, "background", text.background, t))
     demands = "\n\n".join(
-        f"<b>{index}.</b> {demand}" for index, demand in enumerate(text.demands or [], start=1)
+        petition_lines(petition, "demands", f"<b>{index}.</b> {demand}", t)
+        for index, demand in enumerate(text.demands or [], start=1)
     )
     heading = t.gettext("We ask the governments to:")
     parts.append(f"<b>{heading}</b>\n\n{demands}")
-    if view.petition.sources:
+    if petition.sources:
         links = "\n".join(
-            f'• <a href="{escape(str(source.url))}">{escape(source.title)}</a>'
-            for source in view.petition.sources
+            t.format(
+                "• {source}",
+                source=f'<a href="{escape(str(source.url))}">{escape(source.title)}</a>',
+            )
+            for source in petition.sources
         )
         heading = t.gettext("Sources")
         parts.append(f"<b>{heading}</b>\n{links}")
@@ -261,13 +321,17 @@ def _age(journey: Journey, view: View) -> Screen:
     t = view.t
     age = t.number(minimum_age(view.petition, journey))
     country = escape(country_name(journey.country or "", t.language))
-    body = t.gettext(
-        "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
-        "guardian's consent to sign."
-    ).format(country=country, age=age)
+    body = t.format(
+        t.gettext(
+            "<b>How old are you?</b>\n\nIn {country}, people under {age} need a parent's or "
+            "guardian's consent to sign."
+        ),
+        country=country,
+        age=age,
+    )
     buttons = (
-        (Button(t.gettext("I am {age} or older").format(age=age), "age:yes"),),
-        (Button(t.gettext("I am younger than {age}").format(age=age), "age:no"),),
+        (Button(t.format(t.gettext("I am {age} or older"), age=age), "age:yes"),),
+        (Button(t.format(t.gettext("I am younger than {age}"), age=age), "age:no"),),
         (_back(Step.AGE, view),),
     )
     return Screen(body, buttons)
@@ -275,10 +339,13 @@ def _age(journey: Journey, view: View) -> Screen:
 
 def _guardian(journey: Journey, view: View) -> Screen:
     t = view.t
-    body = t.gettext(
-        "Thank you for wanting to help!\n\nBecause you are under {age}, please talk to a parent "
-        "or guardian first and sign only if they agree."
-    ).format(age=t.number(minimum_age(view.petition, journey)))
+    body = t.format(
+        t.gettext(
+            "Thank you for wanting to help!\n\nBecause you are under {age}, please talk to a "
+            "parent or guardian first and sign only if they agree."
+        ),
+        age=t.number(minimum_age(view.petition, journey)),
+    )
     buttons = (
         (Button(t.gettext("My parent or guardian agrees"), "guardian:yes"),),
         (Button(t.gettext("Not now"), "guardian:leave"),),
@@ -302,7 +369,7 @@ def _consent(journey: Journey, view: View) -> Screen:
     body = "\n\n".join(
         [
             t.gettext("<b>Before you sign</b>"),
-            text.consent or "",
+            petition_lines(view.petition, "consent", text.consent or "", t),
             t.gettext(
                 "Updates are optional: tick the box only if you want them. "
                 "Send /privacy to read how your data is handled."
@@ -323,10 +390,13 @@ def _name(journey: Journey, view: View) -> Screen:
     suggestion = journey.name or suggested_name(view.profile_name)
     rows: list[tuple[Button, ...]] = []
     if suggestion:
-        body = t.gettext(
-            "<b>Your name</b>\n\nYour signature will read: <b>{name}</b>\n\n"
-            "Press the button to use it, or type the name you want to sign with."
-        ).format(name=t.isolate(escape(suggestion)))
+        body = t.format(
+            t.gettext(
+                "<b>Your name</b>\n\nYour signature will read: <b>{name}</b>\n\n"
+                "Press the button to use it, or type the name you want to sign with."
+            ),
+            name=escape(suggestion),
+        )
         rows.append((Button(t.gettext("Use this name"), "name:use"),))
     else:
         body = t.gettext("<b>Your name</b>\n\nPlease type the name you want to sign with.")
@@ -346,11 +416,13 @@ def _preview(journey: Journey, view: View) -> Screen:
     lines = [
         t.gettext("<b>Please check your signature</b>"),
         "",
-        t.gettext("Petition: {title}").format(title=text.title),
-        t.gettext("Name: {name}").format(name=t.isolate(escape(journey.name or ""))),
-        t.gettext("Country: {country}").format(country=escape(country_label(journey.country, t))),
-        t.gettext("Updates by Telegram: {answer}").format(
-            answer=yes if journey.wants_updates else no
+        t.format(t.gettext("Petition: {title}"), title=text.title),
+        t.format(t.gettext("Name: {name}"), name=escape(journey.name or "")),
+        t.format(
+            t.gettext("Country: {country}"), country=escape(country_label(journey.country, t))
+        ),
+        t.format(
+            t.gettext("Updates by Telegram: {answer}"), answer=yes if journey.wants_updates else no
         ),
     ]
     if journey.guardian_consent:
@@ -371,8 +443,9 @@ def _signed(journey: Journey, view: View) -> Screen:
     link = share_link(view, signature)
     body = "\n\n".join(
         [
-            t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>").format(
-                number=t.number(signature.number)
+            t.format(
+                t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>"),
+                number=t.number(signature.number),
             ),
             progress_text(view),
             t.gettext("Every signature counts more when friends join. Share this link:"),
@@ -389,8 +462,10 @@ def _done(journey: Journey, view: View) -> Screen:
         return _intro(journey, view)
     link = share_link(view, signature)
     parts = [
-        t.gettext("You signed this petition on {date} as signer #{number}. Thank you!").format(
-            date=t.date(signature.signed_at), number=t.number(signature.number)
+        t.format(
+            t.gettext("You signed this petition on {date} as signer #{number}. Thank you!"),
+            date=t.date(signature.signed_at),
+            number=t.number(signature.number),
         ),
         progress_text(view),
     ]
@@ -407,8 +482,9 @@ def closed_text(view: View) -> str:
     if petition.closed_reason(view.now) == "paused":
         return t.gettext("This petition is paused and is not collecting signatures right now.")
     if petition.deadline is not None:
-        return t.gettext("This petition closed on {date} and no longer accepts signatures.").format(
-            date=t.date(petition.deadline)
+        return t.format(
+            t.gettext("This petition closed on {date} and no longer accepts signatures."),
+            date=t.date(petition.deadline),
         )
     return t.gettext("This petition no longer accepts signatures.")
 
@@ -417,19 +493,21 @@ def _closed(journey: Journey, view: View) -> Screen:
     t = view.t
     petition = view.petition
     reason = closed_text(view)
-    title = petition.text_for(t.language).title
     final = t.gettext("Count so far:") + "\n" + progress_text(view)
-    return Screen("\n\n".join([f"<b>{title}</b>", reason, final]))
+    return Screen("\n\n".join([title_line(petition, t), reason, final]))
 
 
 def _withdraw(journey: Journey, view: View) -> Screen:
     t = view.t
     number = t.number(view.signature.number) if view.signature else ""
-    title = view.petition.text_for(t.language).title
-    body = f"<b>{title}</b>\n\n" + t.gettext(
-        "<b>Withdraw your signature?</b>\n\nYour signature #{number} will be deleted and the "
-        "count will go down by one. You can sign again later if you change your mind."
-    ).format(number=number)
+    question = t.format(
+        t.gettext(
+            "<b>Withdraw your signature?</b>\n\nYour signature #{number} will be deleted and the "
+            "count will go down by one. You can sign again later if you change your mind."
+        ),
+        number=number,
+    )
+    body = f"{title_line(view.petition, t)}\n\n{question}"
     buttons = (
         (Button(t.gettext("Yes, withdraw my signature"), "withdraw:confirm"),),
         (Button(t.gettext("No, keep my signature"), "withdraw:keep"),),
@@ -475,7 +553,9 @@ def _help(view: View) -> str:
     title = view.petition.text_for(t.language).title
     return "\n".join(
         [
-            t.gettext("I help you read and sign the petition <b>{title}</b>.").format(title=title),
+            t.format(
+                t.gettext("I help you read and sign the petition <b>{title}</b>."), title=title
+            ),
             "",
             t.gettext("/start – begin, or continue where you left off"),
             t.gettext("/status – how many have signed, and the goal"),
@@ -493,7 +573,7 @@ def _help(view: View) -> str:
 def _status(view: View) -> str:
     t = view.t
     petition = view.petition
-    parts = [f"<b>{petition.text_for(t.language).title}</b>", progress_text(view)]
+    parts = [title_line(petition, t), progress_text(view)]
     if view.country_counts:
         parts.append(_top_countries(view))
     reason = petition.closed_reason(view.now)
@@ -503,12 +583,14 @@ def _status(view: View) -> str:
         parts.append(t.gettext("Signing has ended."))
     elif petition.deadline is not None:
         parts.append(
-            t.gettext("Open for signatures until {date}.").format(date=t.date(petition.deadline))
+            t.format(t.gettext("Open for signatures until {date}."), date=t.date(petition.deadline))
         )
     if view.signature is not None:
         parts.append(
-            t.gettext("You signed on {date} as signer #{number}.").format(
-                date=t.date(view.signature.signed_at), number=t.number(view.signature.number)
+            t.format(
+                t.gettext("You signed on {date} as signer #{number}."),
+                date=t.date(view.signature.signed_at),
+                number=t.number(view.signature.number),
             )
         )
     elif reason is None:  # closed: there is nothing to begin
@@ -519,9 +601,12 @@ def _status(view: View) -> str:
 def _top_countries(view: View) -> str:
     t = view.t
     counts = view.country_counts
-    heading = t.ngettext(
-        "Signatures from {count} country:", "Signatures from {count} countries:", len(counts)
-    ).format(count=t.number(len(counts)))
+    heading = t.format(
+        t.ngettext(
+            "Signatures from {count} country:", "Signatures from {count} countries:", len(counts)
+        ),
+        count=t.number(len(counts)),
+    )
     top = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP_COUNTRIES]
     lines = [f"{escape(country_label(code, t))}: {t.number(count)}" for code, count in top]
     return "\n".join([heading, *lines])
@@ -536,11 +621,14 @@ def _my_link(view: View) -> Screen:
         [
             t.gettext("<b>Your link to share</b>"),
             link,
-            t.ngettext(
-                "{count} person has signed through your link so far.",
-                "{count} people have signed through your link so far.",
-                view.referred,
-            ).format(count=t.number(view.referred)),
+            t.format(
+                t.ngettext(
+                    "{count} person has signed through your link so far.",
+                    "{count} people have signed through your link so far.",
+                    view.referred,
+                ),
+                count=t.number(view.referred),
+            ),
         ]
     )
     return Screen(body, ((_share_button(view, link),),))
@@ -549,23 +637,29 @@ def _my_link(view: View) -> Screen:
 def _privacy(view: View) -> str:
     t = view.t
     petition = view.petition
-    parts = [t.gettext("<b>Privacy</b>"), petition.text_for(t.language).privacy or ""]
+    privacy = petition_lines(petition, "privacy", petition.text_for(t.language).privacy or "", t)
+    parts = [t.gettext("<b>Privacy</b>"), privacy]
     if view.retention_days is not None:
         parts.append(
-            t.ngettext(
-                "{days} day after the petition closes, signatures are anonymised: names and "
-                "Telegram ids are removed; country and date stay in the counts.",
-                "{days} days after the petition closes, signatures are anonymised: names and "
-                "Telegram ids are removed; country and date stay in the counts.",
-                view.retention_days,
-            ).format(days=t.number(view.retention_days))
+            t.format(
+                t.ngettext(
+                    "{days} day after the petition closes, signatures are anonymised: names and "
+                    "Telegram ids are removed; country and date stay in the counts.",
+                    "{days} days after the petition closes, signatures are anonymised: names and "
+                    "Telegram ids are removed; country and date stay in the counts.",
+                    view.retention_days,
+                ),
+                days=t.number(view.retention_days),
+            )
         )
     parts.append(
         t.gettext("/mydata shows everything stored about you; /withdraw removes your signature.")
     )
     if petition.privacy_url is not None:
+        url = escape(str(petition.privacy_url))
+        # A link of its own, so the isolates around it never become part of the address.
         parts.append(
-            t.gettext("Full privacy policy: {url}").format(url=escape(str(petition.privacy_url)))
+            t.format(t.gettext("Full privacy policy: {url}"), url=f'<a href="{url}">{url}</a>')
         )
     return "\n\n".join(parts)
 
@@ -594,39 +688,51 @@ def my_data_lines(view: View) -> list[str]:
     signed = data.signature
     if signed is not None:
         lines += [
-            t.gettext("Signature #{number}, {date}").format(
-                number=t.number(data.number or 0), date=t.date(signed.signed_at)
+            t.format(
+                t.gettext("Signature #{number}, {date}"),
+                number=t.number(data.number or 0),
+                date=t.date(signed.signed_at),
             ),
-            t.gettext("Name: {name}").format(name=t.isolate(escape(signed.name))),
-            t.gettext("Country: {country}").format(
-                country=escape(country_label(signed.country, t))
+            t.format(t.gettext("Name: {name}"), name=escape(signed.name)),
+            t.format(
+                t.gettext("Country: {country}"), country=escape(country_label(signed.country, t))
             ),
-            t.gettext("Language: {language}").format(language=language_name(signed.language)),
-            t.gettext("Updates by Telegram: {answer}").format(
-                answer=yes if signed.wants_updates else no
+            t.format(t.gettext("Language: {language}"), language=language_name(signed.language)),
+            t.format(
+                t.gettext("Updates by Telegram: {answer}"),
+                answer=yes if signed.wants_updates else no,
             ),
-            t.gettext("Parent's or guardian's consent: {answer}").format(
-                answer=yes if signed.guardian_consent else no
+        ]
+        # Only younger signers are asked for it: for everyone else it is not a question.
+        if signed.guardian_consent:
+            lines.append(t.gettext("Signed with a parent's or guardian's consent"))
+        lines += [
+            t.format(
+                t.gettext("Version of the petition text: {version}"),
+                version=escape(signed.text_version),
             ),
-            t.gettext("Version of the petition text: {version}").format(
-                version=escape(signed.text_version)
+            t.format(
+                t.gettext("Invited through a share link: {answer}"),
+                answer=yes if signed.referred_by else no,
             ),
-            t.gettext("Invited through a share link: {answer}").format(
-                answer=yes if signed.referred_by else no
-            ),
-            t.gettext("Your share code: {code}").format(code=escape(data.referral_code or "")),
+            t.format(t.gettext("Your share code: {code}"), code=escape(data.referral_code or "")),
         ]
     if data.journey is not None and data.journey_updated_at is not None:
         lines += [
             "",
-            t.gettext(
-                "Your progress in this chat (the step you are on and the answers so far), "
-                "last changed on {date}."
-            ).format(date=t.date(data.journey_updated_at)),
+            t.format(
+                t.gettext(
+                    "Your progress in this chat (the step you are on and the answers so far), "
+                    "last changed on {date}."
+                ),
+                date=t.date(data.journey_updated_at),
+            ),
         ]
     if data.language:
         lines.append(
-            t.gettext("Chosen language: {language}").format(language=language_name(data.language))
+            t.format(
+                t.gettext("Chosen language: {language}"), language=language_name(data.language)
+            )
         )
     return lines
 
@@ -710,5 +816,10 @@ def bot_descriptions(petition: Petition, language: str) -> tuple[str, str]:
     description = f"{title}\n\n{plain_text(text.summary or '')}\n\n{invitation}"
     if len(description) > MAX_DESCRIPTION_LENGTH:
         description = shorten(f"{title}\n\n{invitation}", MAX_DESCRIPTION_LENGTH)
-    short = t.gettext("Sign the petition: {title}").format(title=title)
-    return description, shorten(short, MAX_SHORT_DESCRIPTION_LENGTH)
+    template = t.gettext("Sign the petition: {title}")
+    short = t.format(template, title=title)
+    if len(short) > MAX_SHORT_DESCRIPTION_LENGTH:
+        # Shorten the title, not the sentence: the isolate around it stays closed.
+        room = len(title) - (len(short) - MAX_SHORT_DESCRIPTION_LENGTH)
+        short = t.format(template, title=shorten(title, room))
+    return description, short

@@ -8,6 +8,7 @@ import pytest
 
 from bot.petition import Petition
 from storage import open_storage
+from tests.bidi import unisolated
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
 
@@ -26,7 +27,7 @@ async def test_non_admins_get_no_hint_and_are_audited(server: FakeBotAPI, bot: B
     mallory = server.user(777002, "Mallory")
     for command in ("/pause", "/goal 5", "/resume@petition_test_bot"):
         await mallory.send(command)
-        assert "I don't know that command" in mallory.last
+        assert "I don't know that command" in unisolated(mallory.last)
     await mallory.send("/start")
     assert "Sign the petition" in " ".join(mallory.button_texts)  # nothing was paused
     entries = await bot.storage.audit_entries(bot.petition.id)
@@ -43,15 +44,17 @@ async def test_admin_changes_goal_and_pauses_for_every_instance(
 ) -> None:
     admin, ada = server.user(ADMIN, "Admin"), server.user(777003, "Ada")
     await admin.send("/goal")
-    assert "for example /goal 100000" in admin.last and "The current goal is 50" in admin.last
+    assert "for example /goal 100000" in unisolated(
+        admin.last
+    ) and "The current goal is 50" in unisolated(admin.last)
     await admin.send("/goal 12345")
-    assert "Goal set to 12,345" in admin.last
+    assert "Goal set to 12,345" in unisolated(admin.last)
     await ada.send("/start")
-    assert "next goal: 12,345" in ada.last
+    assert "next goal: 12,345" in unisolated(ada.last)
     await admin.send("/pause")
-    assert "Signing is paused" in admin.last
+    assert "Signing is paused" in unisolated(admin.last)
     await ada.send("/start")
-    assert "paused" in ada.last and not ada.last_message.get("reply_markup")
+    assert "paused" in unisolated(ada.last) and not ada.last_message.get("reply_markup")
     other_instance = open_storage(database_url)  # the pause is stored: every instance sees it
     await other_instance.open()
     try:
@@ -60,7 +63,7 @@ async def test_admin_changes_goal_and_pauses_for_every_instance(
     finally:
         await other_instance.close()
     await admin.send("/resume")
-    assert "Signing is open again" in admin.last
+    assert "Signing is open again" in unisolated(admin.last)
     await ada.send("/start")
     assert "Sign the petition" in " ".join(ada.button_texts)
     entries = await bot.storage.audit_entries(bot.petition.id)
@@ -99,7 +102,7 @@ async def test_every_admin_command_is_invisible_to_others(
     mallory = server.user(777004, "Mallory")
     for command in commands:
         await mallory.send(f"/{command} 1")
-        assert "I don't know that command" in mallory.last, command
+        assert "I don't know that command" in unisolated(mallory.last), command
     assert not mallory.documents and not mallory.photos
     entries = await bot.storage.audit_entries(bot.petition.id)
     assert sorted((entry.action, entry.allowed) for entry in entries) == [

@@ -19,6 +19,7 @@ from bot import broadcasting
 from bot.petition import Petition
 from storage.base import Storage
 from storage.records import BroadcastState, Delivery, Journey, Step
+from tests.bidi import unisolated
 from tests.conftest import NOW, execute_raw, signature_request
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import Call
@@ -86,7 +87,8 @@ async def finished(server: FakeBotAPI, words: str = "is finished", within: float
     """The admin's final summary, once it arrives."""
 
     def summary() -> str | None:
-        return next((text for text in server.replies_to(ADMIN) if words in text), None)
+        texts = (unisolated(text) for text in server.replies_to(ADMIN))
+        return next((text for text in texts if words in text), None)
 
     await server.wait_until(lambda: summary() is not None, within)
     text = summary()
@@ -110,7 +112,7 @@ async def test_preview_confirm_and_each_opted_in_signer_gets_it_once(
     await storage.set_blocked(petition.id, blocked, NOW)
     admin_user = server.user(ADMIN, "Admin")
     await admin_user.send("/broadcast")
-    assert "Send /broadcast followed by your message" in admin_user.last
+    assert "Send /broadcast followed by your message" in unisolated(admin_user.last)
 
     # Bold and line breaks are kept: the command's text goes out as HTML.
     text = "/broadcast Big news\nWe reached 10 & more"
@@ -128,9 +130,9 @@ async def test_preview_confirm_and_each_opted_in_signer_gets_it_once(
     await admin_user.wait_for_replies(3)
     preview = sends_to(server, ADMIN)[-2]
     assert preview.params["text"] == "<b>Big</b> news\nWe reached 10 &amp; more"
-    assert "Send this to about 4 supporters who asked for updates?" in admin_user.last
+    assert "Send this to about 4 supporters who asked for updates?" in unisolated(admin_user.last)
     await admin_user.press("Send")
-    assert "Sending to about 4 supporters" in admin_user.last
+    assert "Sending to about 4 supporters" in unisolated(admin_user.last)
     summary = await finished(server)
     assert "Sent 3 of about 4 · 0 blocked · 0 failed · 0 unknown" in summary
     for user_id in opted_in:
@@ -147,9 +149,11 @@ async def test_preview_confirm_and_each_opted_in_signer_gets_it_once(
     assert entries[0].detail == "1"
 
     await admin_user.send("/broadcast_status")
-    assert "Broadcast #1 of" in admin_user.last and "is finished" in admin_user.last
-    assert "“Big news We reached 10 & more”" in admin_user.last
-    assert "Sent 3 of about 4 · 0 blocked · 0 failed · 0 unknown" in admin_user.last
+    assert "Broadcast #1 of" in unisolated(admin_user.last) and "is finished" in unisolated(
+        admin_user.last
+    )
+    assert "“Big news We reached 10 & more”" in unisolated(admin_user.last)
+    assert "Sent 3 of about 4 · 0 blocked · 0 failed · 0 unknown" in unisolated(admin_user.last)
 
 
 async def test_cancel_sends_nothing(server: FakeBotAPI, bot: BotInstance) -> None:
@@ -158,7 +162,9 @@ async def test_cancel_sends_nothing(server: FakeBotAPI, bot: BotInstance) -> Non
     broadcast_id = await compose(admin_user, "Never mind")
     question = admin_user.last_message["message_id"]
     await admin_user.press("Cancel")
-    assert admin_user.last == "Cancelled: nothing was sent." and admin_user.buttons == []
+    assert (
+        unisolated(admin_user.last) == "Cancelled: nothing was sent." and admin_user.buttons == []
+    )
     answer = await admin_user.press_data(
         f"bc:send:{broadcast_id}", message_id=question, expect_reply=False
     )
@@ -168,7 +174,7 @@ async def test_cancel_sends_nothing(server: FakeBotAPI, bot: BotInstance) -> Non
     found = await bot.storage.get_broadcast(broadcast_id)
     assert found is not None and found.state is BroadcastState.CANCELLED
     await admin_user.send("/broadcast_status")
-    assert admin_user.last == "No broadcast yet."
+    assert unisolated(admin_user.last) == "No broadcast yet."
     actions = [entry.action for entry in await bot.storage.audit_entries(bot.petition.id)]
     assert actions[:3] == ["broadcast_status", "broadcast_send", "broadcast_cancel"]
 
@@ -202,9 +208,9 @@ async def test_non_admins_cannot_broadcast_nor_press_send(
     await add_signers(server, bot.storage, bot.petition, SUPPORTERS)
     mallory = server.user(777203, "Mallory")
     await mallory.send("/broadcast Buy my coin")
-    assert "I don't know that command" in mallory.last
+    assert "I don't know that command" in unisolated(mallory.last)
     await mallory.send("/broadcast_stop")
-    assert "I don't know that command" in mallory.last
+    assert "I don't know that command" in unisolated(mallory.last)
     entries = await bot.storage.audit_entries(bot.petition.id)
     assert [(e.user_id, e.action, e.detail, e.allowed) for e in reversed(entries)] == [
         (777203, "broadcast", "Buy my coin", False),
@@ -300,14 +306,14 @@ async def _stop_midway(server: FakeBotAPI, bot: BotInstance) -> None:
     await add_signers(server, bot.storage, bot.petition, recipients)
     admin_user = server.user(ADMIN, "Admin")
     await admin_user.send("/broadcast_stop")
-    assert admin_user.last == "No broadcast is being sent right now."
+    assert unisolated(admin_user.last) == "No broadcast is being sent right now."
     await compose(admin_user, "Stop me")
     await admin_user.press("Send")
     await server.wait_until(lambda: sum(bool(received(server, u)) for u in recipients) >= 3)
     await admin_user.send("/broadcast Another one")
-    assert "A broadcast is being sent right now" in admin_user.last
+    assert "A broadcast is being sent right now" in unisolated(admin_user.last)
     await admin_user.send("/broadcast_stop")
-    assert "Broadcast #1 is stopped" in admin_user.last
+    assert "Broadcast #1 is stopped" in unisolated(admin_user.last)
     summary = await finished(server, "was stopped")
     got = [user_id for user_id in recipients if received(server, user_id)]
     assert all(len(received(server, user_id)) == 1 for user_id in got)
@@ -317,16 +323,18 @@ async def _stop_midway(server: FakeBotAPI, bot: BotInstance) -> None:
     found = await bot.storage.latest_broadcast(bot.petition.id)
     assert found is not None and found.state is BroadcastState.STOPPED
     await admin_user.send("/broadcast_status")
-    assert "Broadcast #1 of" in admin_user.last and "was stopped" in admin_user.last
-    assert f"Sent {len(got)} of about 40" in admin_user.last
+    assert "Broadcast #1 of" in unisolated(admin_user.last) and "was stopped" in unisolated(
+        admin_user.last
+    )
+    assert f"Sent {len(got)} of about 40" in unisolated(admin_user.last)
     await admin_user.send("/broadcast_stop")
-    assert admin_user.last == "No broadcast is being sent right now."
+    assert unisolated(admin_user.last) == "No broadcast is being sent right now."
 
 
 async def test_too_long_is_refused(server: FakeBotAPI, bot: BotInstance) -> None:
     admin_user = server.user(ADMIN, "Admin")
     await admin_user.send("/broadcast " + "x" * 4097)
-    assert "too long for Telegram: 4,097 characters, at most 4,096" in admin_user.last
+    assert "too long for Telegram: 4,097 characters, at most 4,096" in unisolated(admin_user.last)
     assert await bot.storage.latest_broadcast(bot.petition.id) is None
 
 

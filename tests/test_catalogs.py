@@ -16,6 +16,7 @@ from bot.i18n import LOCALES_DIR, available_languages, translator
 from bot.menus import admin_command_list, command_list, menu_languages
 from bot.petition import PartialPetitionText, Petition, load_petition
 from bot.screens import (
+    DIRECTION_MARKS,
     MAX_DESCRIPTION_LENGTH,
     MAX_MESSAGE_LENGTH,
     MAX_SHORT_DESCRIPTION_LENGTH,
@@ -204,18 +205,30 @@ def worst_case_screens(petition: Petition, language: str) -> list:
     return screens
 
 
+def written_only_in_its_default_language(petition: Petition) -> Petition:
+    """The petition as a campaign that has not translated it yet would ship it."""
+    default = petition.default_language
+    return petition.model_copy(update={"text": {default: petition.text[default]}})
+
+
 @pytest.mark.parametrize("language", sorted(REQUIRED_LANGUAGES))
 def test_every_screen_fits_telegram_limits(language: str) -> None:
+    right_to_left = translator(language).right_to_left
     for petition in shipped_petitions():
-        for screen in worst_case_screens(petition, language):
-            assert visible_length(screen.text) <= MAX_MESSAGE_LENGTH
-            for row in screen.buttons:
-                for button in row:
-                    assert 0 < len(button.text) <= MAX_BUTTON_TEXT, button.text
-                    if button.data is not None:
-                        assert len(button.data.encode()) <= MAX_CALLBACK_DATA_BYTES, button.data
-            if translator(language).right_to_left:
-                assert all(line.startswith(RIGHT_TO_LEFT_MARK) for line in screen.text.split("\n"))
+        # Also untranslated: the default language's paragraphs and a notice saying so.
+        for shown in (petition, written_only_in_its_default_language(petition)):
+            for screen in worst_case_screens(shown, language):
+                assert visible_length(screen.text) <= MAX_MESSAGE_LENGTH
+                for row in screen.buttons:
+                    for button in row:
+                        assert 0 < len(button.text) <= MAX_BUTTON_TEXT, button.text
+                        if button.data is not None:
+                            assert len(button.data.encode()) <= MAX_CALLBACK_DATA_BYTES
+                lines = screen.text.split("\n")
+                if right_to_left and shown.has_text_in(language):
+                    assert all(line.startswith(RIGHT_TO_LEFT_MARK) for line in lines)
+                elif right_to_left:  # English paragraphs left to right, the rest right to left
+                    assert all(line.startswith(DIRECTION_MARKS) for line in lines)
         description, short = bot_descriptions(petition, language)
         assert 0 < len(description) <= MAX_DESCRIPTION_LENGTH
         assert 0 < len(short) <= MAX_SHORT_DESCRIPTION_LENGTH

@@ -8,7 +8,9 @@ from bot.admin_screens.stats import funnel_lines, milestone_text, stats_text
 from bot.flow import FUNNEL_STAGES, funnel_progress, track_progress
 from bot.i18n import translator
 from bot.petition import milestones_reached
+from bot.screens import LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK
 from storage.records import Journey, Overview, Step
+from tests.bidi import unisolated
 from tests.conftest import make_petition
 
 EN = translator("en")
@@ -50,7 +52,8 @@ def test_milestone_text_says_when_it_was_the_goal() -> None:
 
 
 def test_funnel_shows_the_drop_off_from_each_step() -> None:
-    lines = funnel_lines(EN, {"started": 200, "demands": 150, "country": 150, "signed": 0})
+    funnel = {"started": 200, "demands": 150, "country": 150, "signed": 0}
+    lines = [unisolated(line) for line in funnel_lines(EN, funnel)]
     assert lines[0] == "Started: 200"
     assert lines[1] == "Read the demands: 150 (−25% from the step before)"
     assert lines[2] == "Chose a country: 150 (−0% from the step before)"
@@ -88,6 +91,7 @@ def test_stats_text_summarises_the_top_ten_and_the_rest() -> None:
         today=date(2026, 11, 23),
         state=None,
     )
+    text = unisolated(text)
     assert "Signatures: 1,200 of 2,500 (48%)" in text  # the goal rose past 1,000
     assert "Today: 12 · last 7 days: 20" in text
     assert "Asked for updates: 300 (25%)" in text
@@ -95,7 +99,7 @@ def test_stats_text_summarises_the_top_ten_and_the_rest() -> None:
     assert "🇺🇸 United States: 500 (42%)" in text
     assert "Others: 60 (5%)" in text  # three countries below the top ten
     assert "(13 countries)" in text
-    assert "signers each brought, anonymised): 40, 12" in text
+    assert "signers each brought, anonymised): 40 and 12" in text  # a list, as CLDR joins one
     assert "Signing is open." in text
 
 
@@ -105,5 +109,7 @@ def test_stats_text_for_a_paused_petition_in_arabic_reads_right_to_left() -> Non
         translator("ar"), petition, overview(goal=5000), {}, [], today=date(2026, 11, 23),
         state="paused",
     )  # fmt: skip
-    assert all(line.startswith("\u200f") for line in text.split("\n") if line)
+    title, *lines = [line for line in text.split("\n") if line]
+    assert title.startswith(LEFT_TO_RIGHT_MARK)  # the petition's title is English
+    assert all(line.startswith(RIGHT_TO_LEFT_MARK) for line in lines)
     assert "/resume" in text

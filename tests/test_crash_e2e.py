@@ -18,6 +18,7 @@ import asyncpg
 from bot.settings import PROJECT_ROOT
 from storage import open_storage
 from storage.postgres.connection import APPLICATION_NAME
+from tests.bidi import unisolated
 from tests.conftest import TEST_DATABASE_URL
 from tests.fakes import FakeBotAPI, FakeUser
 
@@ -80,7 +81,8 @@ def shown_numbers(server: FakeBotAPI, user: FakeUser) -> set[int]:
     numbers = set()
     for text in server.replies_to(user.user_id):
         for pattern in (SIGNER, ALREADY):
-            numbers |= {int(found.replace(",", "")) for found in pattern.findall(text)}
+            found_in = pattern.findall(unisolated(text))
+            numbers |= {int(found.replace(",", "")) for found in found_in}
     return numbers
 
 
@@ -91,9 +93,11 @@ async def walk_until_signed(server: FakeBotAPI, user: FakeUser) -> None:
     in UNANSWERED, which the tests require to stay empty).
     """
     for _attempt in range(40):
-        if user.messages and (SIGNER.search(user.last) or ALREADY.search(user.last)):
+        if user.messages and (
+            SIGNER.search(unisolated(user.last)) or ALREADY.search(unisolated(user.last))
+        ):
             return
-        labels = user.button_texts
+        labels = [unisolated(label) for label in user.button_texts]
         choice = next(
             (want for want in NEXT_BUTTONS if any(want in label for label in labels)), None
         )
@@ -105,7 +109,7 @@ async def walk_until_signed(server: FakeBotAPI, user: FakeUser) -> None:
         except AssertionError:
             UNANSWERED.append(user.user_id)  # no reply even after the restart: lost
             continue
-    raise AssertionError(f"{user.user_id} never finished: {user.last!r}")
+    raise AssertionError(f"{user.user_id} never finished: {unisolated(user.last)!r}")
 
 
 async def burst(server: FakeBotAPI, users: list[FakeUser]) -> None:

@@ -14,6 +14,7 @@ from bot.embed import EMBED_POLICY, accept_languages, requested_language, widget
 from bot.petition import Petition
 from bot.petitions import Catalog
 from bot.public import bound_port
+from tests.bidi import unisolated
 from tests.clock import NOW
 from tests.conftest import make_petition, petition_data, signature_request
 from tests.fakes import FakeBotAPI
@@ -111,7 +112,9 @@ async def test_one_request_carries_every_counter_of_a_page_with_an_etag(
     counters = document["counters"]
     assert set(counters) == {FIRST, SECOND}
     assert counters[SECOND]["total"] == 1 and counters[SECOND]["goal"] == 1000
-    assert counters[SECOND]["summary"] == "Unterschriften: 1 von 1.000 (0\xa0%)"  # CLDR: de
+    # CLDR's German numbers, each isolated as in every message
+    assert unisolated(counters[SECOND]["summary"]) == "Unterschriften: 1 von 1.000 (0\xa0%)"
+    assert counters[SECOND]["summary"].startswith("Unterschriften: \u20681\u2069 von")
     assert counters[SECOND]["link"].endswith(f"?start={SECOND}")
     assert document["refresh"] >= 1
     again = await fetch(url, headers={"If-None-Match": headers["ETag"]})

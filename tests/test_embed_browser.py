@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 from playwright.async_api import Browser, Page, Request, expect
 
+from bot.i18n import translator
 from bot.petitions import Catalog
 from bot.public import bound_port
 from bot.settings import PROJECT_ROOT
@@ -28,6 +29,14 @@ def _catalog() -> Catalog:
     text = petition_data()["text"]
     text["en"] = {**text["en"], "title": "Open the archives"}
     return Catalog((make_petition(), make_petition(id=SECOND, text=text, goal=1000)))
+
+
+def counted(total: int, goal: int, share: str) -> str:
+    """The counter's line in English, each figure isolated as the server writes it."""
+    t = translator("en")
+    return t.format(
+        t.gettext("Signatures: {total} of {goal} ({share})"), total=total, goal=goal, share=share
+    )
 
 
 def campaign_page(base: str) -> str:
@@ -93,19 +102,15 @@ async def test_iframe_and_widget_show_and_follow_the_live_count(
             await page.goto(url)
             embed = page.frame_locator("#embed").locator(".pc-count")
             widget = page.locator("#first .pc-count")  # inside the shadow root
-            await expect(embed).to_have_text("Signatures: 2 of 50 (4%)")
-            await expect(widget).to_have_text("Signatures: 2 of 50 (4%)")
+            await expect(embed).to_have_text(counted(2, 50, "4%"))
+            await expect(widget).to_have_text(counted(2, 50, "4%"))
             await expect(page.locator("#second .pc-title")).to_have_text("Open the archives")
             # The site's CSS (red serif text) does not reach into the counter.
             colour = await widget.evaluate("element => getComputedStyle(element).color")
             assert colour != "rgb(255, 0, 0)"
             await sign_in_chat(server, 3)
-            await expect(embed).to_have_text(
-                "Signatures: 3 of 50 (6%)", timeout=FOLLOW_SECONDS * 1000
-            )
-            await expect(widget).to_have_text(
-                "Signatures: 3 of 50 (6%)", timeout=FOLLOW_SECONDS * 1000
-            )
+            await expect(embed).to_have_text(counted(3, 50, "6%"), timeout=FOLLOW_SECONDS * 1000)
+            await expect(widget).to_have_text(counted(3, 50, "6%"), timeout=FOLLOW_SECONDS * 1000)
             link = page.locator("#first .pc-sign")
             assert await link.get_attribute("href") == (
                 f"https://t.me/petition_test_bot?start={FIRST}"

@@ -33,9 +33,12 @@ from bot.features.exports import (
     supporter_hash,
     write_csv,
 )
+from bot.i18n import FIRST_STRONG_ISOLATE as FSI
+from bot.i18n import POP_DIRECTIONAL_ISOLATE as PDI
 from bot.i18n import translator
 from bot.uploads import FloodWait, result_of, send_document
 from storage.records import ExportRow
+from tests.bidi import unisolated
 from tests.fakes import FakeBotAPI
 
 SECRET = b"a-secret-only-the-organisers-know"
@@ -237,33 +240,40 @@ def test_file_names() -> None:
 
 def test_export_caption() -> None:
     caption = export_caption(EN, "Free <them> & now", 12345, WHEN, zipped=False, part=1, parts=1)
+    # Each value isolated, the title's tags inside its isolate.
     assert caption == (
-        "Signatures of <b>Free &lt;them&gt; &amp; now</b>: 12,345 rows, taken November 23, 2026"
+        f"Signatures of {FSI}<b>Free &lt;them&gt; &amp; now</b>{PDI}: {FSI}12,345{PDI} rows, "
+        f"taken {FSI}November 23, 2026{PDI}"
     )
-    assert ": 1 row, taken" in export_caption(EN, "T", 1, WHEN, zipped=False, part=1, parts=1)
-    zipped = export_caption(EN, "T", 9, WHEN, zipped=True, part=2, parts=3)
+    one = export_caption(EN, "T", 1, WHEN, zipped=False, part=1, parts=1)
+    assert ": 1 row, taken" in unisolated(one)
+    zipped = unisolated(export_caption(EN, "T", 9, WHEN, zipped=True, part=2, parts=3))
     assert "compressed as a zip" in zipped and "Part 2 of 3" in zipped
 
 
 def test_report_caption() -> None:
     first = WHEN - timedelta(days=30)
-    assert report_caption(EN, "Bosnia & Herzegovina", 2, first, WHEN) == (
+
+    def caption(*arguments: object) -> str:
+        return unisolated(report_caption(EN, *arguments))  # type: ignore[arg-type]
+
+    assert caption("Bosnia & Herzegovina", 2, first, WHEN) == (
         "<b>Bosnia &amp; Herzegovina</b>: 2 signatures, first October 24, 2026, "
         "last November 23, 2026"
     )
-    assert report_caption(EN, "Canada", 1, WHEN, WHEN).startswith("<b>Canada</b>: 1 signature,")
-    assert report_caption(EN, "Canada", 0, None, None) == "<b>Canada</b>: no signatures yet"
-    assert report_caption(EN, "Canada", 3, None, None) == "<b>Canada</b>: 3 signatures"
+    assert caption("Canada", 1, WHEN, WHEN).startswith("<b>Canada</b>: 1 signature,")
+    assert caption("Canada", 0, None, None) == "<b>Canada</b>: no signatures yet"
+    assert caption("Canada", 3, None, None) == "<b>Canada</b>: 3 signatures"
 
 
 def test_report_summary() -> None:
-    summary = report_summary(EN, "Title", 1_000_001, 42, 900_000, 100_001)
+    summary = unisolated(report_summary(EN, "Title", 1_000_001, 42, 900_000, 100_001))
     assert "Delivery report for <b>Title</b>" in summary
     assert "Worldwide: 1,000,001 signatures." in summary
     assert "Signers come from 42 countries." in summary
     assert "From the addressed countries: 900,000 signatures." in summary
     assert "From elsewhere: 100,001 signatures." in summary
-    assert "from 1 country." in report_summary(EN, "T", 1, 1, 1, 0)
+    assert "from 1 country." in unisolated(report_summary(EN, "T", 1, 1, 1, 0))
 
 
 def test_the_key_comes_from_settings() -> None:

@@ -23,6 +23,7 @@ from bot.petition import Petition
 from storage.base import Storage
 from storage.postgres import PostgresStorage
 from storage.records import Journey, SignatureRequest, SignResult, Step
+from tests.bidi import unisolated
 from tests.conftest import NOW, execute_raw
 from tests.fakes import FakeBotAPI
 from tests.fakes.bot_api import ReceivedFile
@@ -109,7 +110,7 @@ async def test_admin_exports_every_signature_as_csv(server: FakeBotAPI, bot: Bot
     assert document.message["document"]["file_name"] == document.file_name
     assert re.fullmatch(
         r"Signatures of Protect prisoners of conscience: 4 rows, taken \w+ \d+, \d{4}",
-        document.caption or "",
+        unisolated(document.caption or ""),
     )
     header, *rows = records(document)
     assert header == list(EXPORT_COLUMNS)
@@ -172,7 +173,8 @@ async def test_report_sends_one_file_per_addressed_country_and_a_summary(
     admin = server.user(ADMIN, "Admin")
     await admin.send("/report", replies=6, timeout=15)
 
-    assert [message.get("caption", message.get("text")) for message in admin.messages] == [
+    texts = [message.get("caption", message.get("text")) for message in admin.messages]
+    assert [unisolated(text) for text in texts] == [
         "Canada: 2 signatures, first November 20, 2026, last November 22, 2026",
         "United Kingdom: no signatures yet",
         "United States: 1 signature, first November 21, 2026, last November 21, 2026",
@@ -209,8 +211,8 @@ async def test_report_speaks_the_admins_language_and_hides_anonymised_names(
     admin = server.user(ADMIN, "Admin", language_code="fr")
     await admin.send("/report", replies=6, timeout=15)
     (document,) = admin.documents
-    assert (document.caption or "").startswith("États-Unis")
-    assert "novembre 2026" in (document.caption or "")
+    assert unisolated(document.caption or "").startswith("États-Unis")
+    assert "novembre 2026" in unisolated(document.caption or "")
     assert [row[1] for row in records(document)[1:]] == ["", "New"]
 
 
@@ -264,7 +266,7 @@ async def test_a_large_petition_exports_every_row(server: FakeBotAPI, bot: BotIn
     assert [int(row[0]) for row in rows] == list(range(1, count + 1))
     assert rows[12344][:4] == ["12345", "2026-11-20T15:25:45Z", "Supporter 12345", "CA"]
     assert rows[12344][-1] == keyed(5000012345)
-    assert "20,000 rows" in (document.caption or "")
+    assert "20,000 rows" in unisolated(document.caption or "")
 
     # Above Telegram's upload limit the same table goes as a zip, or as zip parts.
     commands = bot.application.bot_data.admin_commands  # type: ignore[union-attr]
@@ -273,19 +275,22 @@ async def test_a_large_petition_exports_every_row(server: FakeBotAPI, bot: BotIn
     await admin.send("/export", timeout=60)
     zipped = admin.documents[-1]
     assert re.fullmatch(rf"signatures-test-petition-{DATE_RE}\.zip", zipped.file_name or "")
-    assert "compressed as a zip" in (zipped.caption or "")
+    assert "compressed as a zip" in unisolated(zipped.caption or "")
     assert all_parts([zipped]) == rows
 
     commands["export"] = Exports(SecretStr(SECRET), upload_limit=size // 5).export
     before = len(admin.documents)
     await admin.send("/export", timeout=60)
     await server.wait_until(
-        lambda: bool(re.search(r"Part (\d+) of \1;", admin.documents[-1].caption or "")), 60
+        lambda: bool(
+            re.search(r"Part (\d+) of \1;", unisolated(admin.documents[-1].caption or ""))
+        ),
+        60,
     )
     parts = admin.documents[before:]
     assert len(parts) >= 2
     for number, part in enumerate(parts, start=1):
         assert part.file_name is not None and part.file_name.endswith(f"-part{number}.zip")
-        assert f"Part {number} of {len(parts)}" in (part.caption or "")
+        assert f"Part {number} of {len(parts)}" in unisolated(part.caption or "")
         assert len(part.data) <= size // 5
     assert all_parts(parts) == rows

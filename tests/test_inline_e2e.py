@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.petition import Petition
-from bot.screens import RIGHT_TO_LEFT_MARK
+from bot.screens import LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK
+from tests.bidi import unisolated
 from tests.conftest import make_petition
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import BotInstance
@@ -56,7 +57,7 @@ def buttons_of(card: JSON) -> list[JSON]:
 async def sign(user: FakeUser, start: str = "/start") -> None:
     await sign_up_to_preview(user, start=start)
     await user.press("Sign now")
-    assert "Thank you!" in user.last
+    assert "Thank you!" in unisolated(user.last)
 
 
 async def test_a_non_signer_gets_the_card_with_a_plain_start_link(
@@ -65,8 +66,8 @@ async def test_a_non_signer_gets_the_card_with_a_plain_start_link(
     ada = server.user(781001, "Ada")
     card = card_of(await ada.inline_query(""))
     assert card["title"] == TITLE
-    assert card["description"] == "0 have signed · goal 50"
-    text = text_of(card)
+    assert unisolated(card["description"]) == "0 have signed · goal 50"
+    text = unisolated(text_of(card))
     assert f"<b>{TITLE}</b>" in text
     assert "A short summary of why this matters." in text
     assert "<b>0</b> people have signed · next goal: 50" in text
@@ -89,27 +90,35 @@ async def test_a_signers_card_carries_their_referral_link_and_friends_count(
     [button] = buttons_of(card)
     assert button["url"] == f"{BOT_LINK}=r_{record.signature.referral_code}"
     await alice.send("/mylink")
-    assert button["url"] in alice.last and "0 people have signed through your link" in alice.last
+    assert button["url"] in unisolated(
+        alice.last
+    ) and "0 people have signed through your link" in unisolated(alice.last)
     # Bob presses the button in the chat where Alice posted the card: Telegram sends /start r_…
     payload = button["url"].split("?start=", 1)[1]
     await sign(bob, f"/start {payload}")
     await alice.send("/mylink")
-    assert "1 person has signed through your link so far." in alice.last
-    assert card_of(await alice.inline_query(""))["description"] == "2 have signed · goal 50"
+    assert "1 person has signed through your link so far." in unisolated(alice.last)
+    assert (
+        unisolated(card_of(await alice.inline_query(""))["description"])
+        == "2 have signed · goal 50"
+    )
 
 
 async def test_the_count_and_goal_are_live(server: FakeBotAPI, bot: BotInstance) -> None:
     ada, carol = server.user(781004, "Ada"), server.user(781005, "Carol")
-    assert card_of(await ada.inline_query("count"))["description"] == "0 have signed · goal 50"
+    assert (
+        unisolated(card_of(await ada.inline_query("count"))["description"])
+        == "0 have signed · goal 50"
+    )
     await sign(carol)
     card = card_of(await ada.inline_query("count"))
-    assert card["description"] == "1 has signed · goal 50"
-    assert "<b>1</b> person has signed" in text_of(card)
+    assert unisolated(card["description"]) == "1 has signed · goal 50"
+    assert "<b>1</b> person has signed" in unisolated(text_of(card))
     admin = server.user(ADMIN, "Admin")
     await admin.send("/goal 12345")
     card = card_of(await ada.inline_query("count"))
-    assert card["description"] == "1 has signed · goal 12,345"
-    assert "next goal: 12,345" in text_of(card)
+    assert unisolated(card["description"]) == "1 has signed · goal 12,345"
+    assert "next goal: 12,345" in unisolated(text_of(card))
 
 
 @pytest.mark.parametrize(
@@ -154,7 +163,7 @@ async def test_the_card_speaks_the_queriers_language(
     user = server.user(781008, "Zoé", language_code=language_code)
     card = card_of(await user.inline_query(""))
     assert card["title"] == title
-    assert f"<b>{title}</b>" in text_of(card)
+    assert f"<b>{title}</b>" in unisolated(text_of(card))
     assert sign in buttons_of(card)[0]["text"]
 
 
@@ -169,8 +178,13 @@ async def test_right_to_left_cards_start_every_line_right_to_left(
     server: FakeBotAPI, bot: BotInstance
 ) -> None:
     omar = server.user(781010, "Omar", language_code="ar")
-    text = text_of(card_of(await omar.inline_query("")))
-    assert all(line.startswith(RIGHT_TO_LEFT_MARK) for line in text.split("\n"))
+    lines = text_of(card_of(await omar.inline_query(""))).split("\n")
+    # The petition has no Arabic text: its English title and summary read left to right.
+    english = [line for line in lines if not line.startswith(RIGHT_TO_LEFT_MARK)]
+    assert english == [
+        f"{LEFT_TO_RIGHT_MARK}<b>{TITLE}</b>",
+        f"{LEFT_TO_RIGHT_MARK}A short summary of why this matters.",
+    ]
 
 
 async def test_a_paused_petition_says_so_and_offers_no_sign_button(
@@ -181,8 +195,8 @@ async def test_a_paused_petition_says_so_and_offers_no_sign_button(
     await admin.send("/pause")
     card = card_of(await alice.inline_query(""))
     assert card["title"] == TITLE
-    assert card["description"] == "1 person has signed · Signing is paused for now."
-    assert "paused and is not collecting signatures" in text_of(card)
+    assert unisolated(card["description"]) == "1 person has signed · Signing is paused for now."
+    assert "paused and is not collecting signatures" in unisolated(text_of(card))
     [button] = buttons_of(card)
     assert "Sign" not in button["text"] and "Read the petition" in button["text"]
     assert button["url"] == BOT_LINK  # no referral link: nobody can sign through it now
@@ -195,9 +209,11 @@ async def test_an_ended_petition_says_when_it_closed(server: FakeBotAPI, databas
     async with BotInstance(server, database_url, ended):
         ada = server.user(781012, "Ada")
         card = card_of(await ada.inline_query(""))
-        assert card["description"] == "0 people have signed · Signing has ended."
-        assert "closed on January 31, 2020 and no longer accepts signatures" in text_of(card)
-        assert "Add your name" not in text_of(card)
+        assert unisolated(card["description"]) == "0 people have signed · Signing has ended."
+        assert "closed on January 31, 2020 and no longer accepts signatures" in unisolated(
+            text_of(card)
+        )
+        assert "Add your name" not in unisolated(text_of(card))
         assert [button["url"] for button in buttons_of(card)] == [BOT_LINK]
 
 

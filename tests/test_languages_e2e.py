@@ -10,8 +10,9 @@ import pytest
 from bot.countries import country_name
 from bot.i18n import translator
 from bot.petition import Petition, load_petition
-from bot.screens import RIGHT_TO_LEFT_MARK, bot_descriptions, language_name
+from bot.screens import LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK, bot_descriptions, language_name
 from bot.settings import PROJECT_ROOT
+from tests.bidi import unisolated
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import BotInstance
 from tests.test_journey_e2e import signature_rows
@@ -42,7 +43,7 @@ async def sign_in(user: FakeUser, language: str, country: str) -> None:
     await user.send("/start")
     await user.press(t.gettext("✍️ Sign the petition"))
     await user.press(country_name(country, language))
-    age_button = t.gettext("I am {age} or older").format(age=t.number(16))
+    age_button = t.format(t.gettext("I am {age} or older"), age=t.number(16))
     await user.press(age_button)
     await user.press(t.gettext("✅ I agree, continue"))
     await user.press(t.gettext("Use this name"))
@@ -59,11 +60,12 @@ async def test_a_whole_journey_in_the_supporters_language(
     t = translator(language)
     user = server.user(3000 + len(language), "Sam", "Lee", language_code=code)
     await sign_in(user, language, country)
-    thanks = visible(t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>")).format(
-        number=t.number(1)
+    # Exactly as the bot writes it: the number isolated inside the sentence.
+    thanks = t.format(
+        visible(t.gettext("🎉 <b>Thank you! You are signer #{number}.</b>")), number=t.number(1)
     )
     assert thanks in user.last
-    assert visible(t.ngettext(*COUNT_LINE, 1).format(count=t.number(1))) in user.last
+    assert t.format(visible(t.ngettext(*COUNT_LINE, 1)), count=t.number(1)) in user.last
     rows = await signature_rows(bot)
     assert (rows[0][3], rows[0][2]) == (country, "Sam Lee")
     if t.right_to_left:
@@ -71,8 +73,10 @@ async def test_a_whole_journey_in_the_supporters_language(
     await user.send("/status")
     signature = (await bot.storage.load(bot.petition.id, user.user_id)).signature
     assert signature is not None
-    signed_on = t.gettext("You signed on {date} as signer #{number}.").format(
-        date=t.date(signature.signed_at), number=t.number(1)
+    signed_on = t.format(
+        t.gettext("You signed on {date} as signer #{number}."),
+        date=t.date(signature.signed_at),
+        number=t.number(1),
     )
     assert signed_on in user.last
 
@@ -82,11 +86,13 @@ async def test_petition_text_comes_in_the_language_when_the_file_has_it(
 ) -> None:
     marie = server.user(3101, "Marie", language_code="fr-CA")
     await marie.send("/start")
-    assert five_eyes.text_for("fr").title in marie.last
-    assert "Allemagne" not in marie.last and "Royaume-Uni" in marie.last  # CLDR names in French
+    assert five_eyes.text_for("fr").title in unisolated(marie.last)
+    assert "Allemagne" not in unisolated(marie.last) and "Royaume-Uni" in unisolated(
+        marie.last
+    )  # CLDR names in French
     kenji = server.user(3102, "Kenji", language_code="ja")
     await kenji.send("/start")
-    assert five_eyes.text_for("ja").title in kenji.last
+    assert five_eyes.text_for("ja").title in unisolated(kenji.last)
     assert translator("ja").gettext("📜 Read the demands") in kenji.button_texts
 
 
@@ -94,7 +100,7 @@ async def test_choosing_a_language_is_remembered(server: FakeBotAPI, bot: BotIns
     lena = server.user(3103, "Lena", language_code="en")
     await lena.send("/start")
     await lena.press(f"🌐 {language_name('en')}")
-    assert "Choose your language" in lena.last
+    assert "Choose your language" in unisolated(lena.last)
     await lena.press(language_name("de"))
     german = translator("de")
     assert german.gettext("✍️ Sign the petition") in lena.button_texts
@@ -131,3 +137,38 @@ async def test_menus_and_descriptions_are_published_per_language(
     async with BotInstance(server, bot.settings.database_url.replace("e2e", "again"), five_eyes):
         pass
     assert len(server.calls_for("setMyDescription")) == before  # unchanged texts: not re-sent
+
+
+async def test_a_petition_not_in_the_supporters_language_says_so_once(
+    server: FakeBotAPI, tmp_path: Path, petition: Petition
+) -> None:
+    """The petition has no Arabic text: the welcome says, in Arabic, that it is written in
+    English; the English paragraphs read left to right in the right-to-left chat."""
+    arabic = translator("ar")
+    notice = arabic.format(
+        arabic.gettext("This petition is written in {language}."), language="الإنجليزية"
+    )
+    async with BotInstance(server, f"sqlite:///{tmp_path}/english.db", petition):
+        omar = server.user(3201, "Omar", language_code="ar")
+        await omar.send("/start")
+        welcome = omar.last_html.split("\n")
+        assert welcome[0] == f"{RIGHT_TO_LEFT_MARK}<i>{notice}</i>"
+        english = [line for line in welcome if not line.startswith(RIGHT_TO_LEFT_MARK)]
+        assert english == [
+            f"{LEFT_TO_RIGHT_MARK}<b>Protect prisoners of conscience</b>",
+            f"{LEFT_TO_RIGHT_MARK}A short summary of why this matters.",
+        ]
+        # Once: the next screens show the petition's English without repeating it.
+        await omar.press(arabic.gettext("📜 Read the demands"))
+        demands = omar.last_html.split("\n")
+        assert f"{LEFT_TO_RIGHT_MARK}<b>1.</b> First demand." in demands
+        heading = arabic.gettext("We ask the governments to:")
+        assert f"{RIGHT_TO_LEFT_MARK}<b>{heading}</b>" in demands
+        assert notice not in omar.last
+        await omar.press(arabic.gettext("✍️ Sign the petition"))
+        assert notice not in omar.last
+        # Someone whose language the petition is written in is told nothing of the kind.
+        ada = server.user(3202, "Ada", language_code="en")
+        await ada.send("/start")
+        assert "This petition is written in" not in unisolated(ada.last)
+        assert not ada.last_html.startswith((LEFT_TO_RIGHT_MARK, RIGHT_TO_LEFT_MARK))

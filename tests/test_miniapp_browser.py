@@ -42,6 +42,12 @@ THEME = {  # Telegram's light theme, fixed so the screenshot is the same every r
 }
 
 
+def filled(message: str, **values: object) -> str:
+    """An English message as the form shows it: each value isolated, as the server and the
+    page's script fill them in."""
+    return translator("en").format(message, **values)
+
+
 def telegram_stub(init_data: str, user: dict[str, Any]) -> str:
     """What the page needs of telegram-web-app.js, recording the calls it gets."""
     return f"""
@@ -157,7 +163,7 @@ async def test_a_supporter_signs_in_the_form(
         await name.fill("A")
         await name.blur()
         await expect(page.locator("#name-error")).to_have_text(
-            "That name is too short: please use at least 2 characters."
+            filled("That name is too short: please use at least {min} characters.", min=2)
         )
         await name.fill("Ada Lovelace")
         await expect(page.locator("#name-error")).to_have_text("")
@@ -166,9 +172,13 @@ async def test_a_supporter_signs_in_the_form(
         await page.get_by_role("radio", name="🇩🇪 Germany").check()
         await expect(page.locator("#country-error")).to_have_text("")
         await expect(page.locator("#age-hint")).to_have_text(
-            "In Germany, people under 16 need a parent's or guardian's consent to sign."
+            filled(
+                "In {country}, people under {age} need a parent's or guardian's consent to sign.",
+                country="Germany",
+                age=16,
+            )
         )
-        await page.get_by_role("radio", name="I am 16 or older").check()
+        await page.get_by_role("radio", name=filled("I am {age} or older", age=16)).check()
         await page.get_by_role("checkbox", name="I agree").check()
         await page.get_by_role("checkbox", name="Send me updates about this petition").check()
         await page.locator("#submit").focus()
@@ -176,7 +186,8 @@ async def test_a_supporter_signs_in_the_form(
         SCREENSHOT.parent.mkdir(exist_ok=True)
         await page.screenshot(path=SCREENSHOT, full_page=True, animations="disabled")
         await page.get_by_role("button", name="Sign the petition").click()
-        await expect(page.locator("#done-text")).to_have_text("🎉 Thank you! You are signer #1.")
+        thanks = filled("🎉 Thank you! You are signer #{number}.", number=1)
+        await expect(page.locator("#done-text")).to_have_text(thanks)
         await expect(page.locator("#done-count")).to_have_text("Count so far: 1")
         assert await bot.storage.total("test-petition") == 1
         stored = (await bot.storage.personal_data("test-petition", 4242)).signature
@@ -197,18 +208,22 @@ async def test_a_younger_supporter_needs_a_guardian(
     ):
         page = form.page
         await page.get_by_role("radio", name="🇺🇸 United States").check()  # a quick choice
-        await page.get_by_role("radio", name="I am younger than 13").check()
-        await expect(page.locator("#guardian-hint")).to_contain_text("Because you are under 13")
+        await page.get_by_role("radio", name=filled("I am younger than {age}", age=13)).check()
+        await expect(page.locator("#guardian-hint")).to_contain_text(
+            filled("Because you are under {age}", age=13)
+        )
         await page.get_by_role("checkbox", name="I agree").check()
         await page.get_by_role("button", name="Sign the petition").click()
         await expect(page.locator("#age-error")).to_have_text(
-            "Under 13, you can sign only with a parent's or guardian's consent."
+            filled("Under {age}, you can sign only with a parent's or guardian's consent.", age=13)
         )
         assert await bot.storage.total("test-petition") == 0
         await page.get_by_role("checkbox", name="My parent or guardian agrees").check()
         await expect(page.locator("#age-error")).to_have_text("")
         await page.get_by_role("button", name="Sign the petition").click()
-        await expect(page.locator("#done-text")).to_have_text("🎉 Thank you! You are signer #1.")
+        await expect(page.locator("#done-text")).to_have_text(
+            filled("🎉 Thank you! You are signer #{number}.", number=1)
+        )
         stored = (await bot.storage.personal_data("test-petition", 4343)).signature
         assert stored is not None and stored.guardian_consent
         form.check_clean()

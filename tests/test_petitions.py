@@ -15,6 +15,7 @@ from bot.petitions import Catalog, load_petitions, petition_paths, tag_of
 from bot.screens import Button, Screen, View, render
 from bot.settings import PROJECT_ROOT
 from storage.records import Journey, Step
+from tests.bidi import unisolated
 from tests.clock import NOW
 from tests.conftest import make_petition
 
@@ -100,10 +101,11 @@ def test_chooser_lists_open_petitions_and_puts_closed_ones_behind_a_button() -> 
         Choice(closed_one, tag_of(closed_one.id), 5, open=False),
     ]
     screen = chooser(choices, t)
-    labels = [button.text for button in _every_button(screen)]
+    labels = [unisolated(button.text) for button in _every_button(screen)]
     assert labels[0].endswith("… · 1,234") and len(labels[0]) < 50
     assert labels[1] == "Closed petitions (1)"
-    assert long_title in screen.text and "1,234 people have signed" in screen.text
+    assert f"• \u2068{long_title}\u2069" in screen.text  # isolated in any language
+    assert "1,234 people have signed" in unisolated(screen.text)
     closed = chooser(choices, t, closed=True)
     assert "no longer accept signatures" in closed.text
     assert [b.text for b in _every_button(closed)][-1] == "« Open petitions"

@@ -20,6 +20,7 @@ from bot.public import bound_port
 from bot.reloading import reload_petitions
 from bot.settings import PROJECT_ROOT
 from storage.records import Journey, Step
+from tests.bidi import unisolated
 from tests.clock import NOW
 from tests.conftest import make_petition, petition_data, signature_request
 from tests.fakes import FakeBotAPI, FakeUser
@@ -68,11 +69,11 @@ async def sign_here(user: FakeUser) -> None:
 async def test_each_deep_link_opens_its_petition(server: FakeBotAPI, bot: BotInstance) -> None:
     alice = server.user(1, "Alice")
     await alice.send(f"/start {SECOND}")
-    assert SECOND_TITLE in alice.last and FIRST_TITLE not in alice.last
+    assert SECOND_TITLE in unisolated(alice.last) and FIRST_TITLE not in unisolated(alice.last)
     await alice.send(f"/start {FIRST}")
-    assert FIRST_TITLE in alice.last
+    assert FIRST_TITLE in unisolated(alice.last)
     await alice.send(f"/start {OLD}")
-    assert "no longer accepts signatures" in alice.last
+    assert "no longer accepts signatures" in unisolated(alice.last)
 
 
 async def test_plain_start_offers_the_open_petitions_with_live_counts(
@@ -83,19 +84,23 @@ async def test_plain_start_offers_the_open_petitions_with_live_counts(
     await sign_here(bob)
     alice = server.user(1, "Alice")
     await alice.send("/start")
-    assert "Which petition would you like to read?" in alice.last
-    assert "1 person has signed" in alice.last and "0 people have signed" in alice.last
-    assert OLD_TITLE not in alice.last
-    assert alice.button_texts == [
+    assert "Which petition would you like to read?" in unisolated(alice.last)
+    assert "1 person has signed" in unisolated(alice.last) and "0 people have signed" in unisolated(
+        alice.last
+    )
+    assert OLD_TITLE not in unisolated(alice.last)
+    assert [unisolated(label) for label in alice.button_texts] == [
         f"{FIRST_TITLE} · 0",
         f"{SECOND_TITLE} · 1",
         "Closed petitions (1)",
     ]
     await alice.press("Closed petitions")
-    assert OLD_TITLE in alice.last
+    assert OLD_TITLE in unisolated(alice.last)
     await alice.press("« Open petitions")
     await alice.press(SECOND_TITLE)
-    assert SECOND_TITLE in alice.last and "Read the demands" in " ".join(alice.button_texts)
+    assert SECOND_TITLE in unisolated(alice.last) and "Read the demands" in " ".join(
+        alice.button_texts
+    )
 
 
 async def test_one_supporter_signs_both_with_separate_counts_and_numbers(
@@ -108,20 +113,22 @@ async def test_one_supporter_signs_both_with_separate_counts_and_numbers(
     alice = server.user(1, "Alice")
     await alice.send(f"/start {SECOND}")
     await sign_here(alice)
-    assert "You are signer #1." in alice.last
+    assert "You are signer #1." in unisolated(alice.last)
     await alice.send("/start")
     await alice.press(FIRST_TITLE)
     await sign_here(alice)
-    assert "You are signer #3." in alice.last
-    assert "3 people have signed" in alice.last
+    assert "You are signer #3." in unisolated(alice.last)
+    assert "3 people have signed" in unisolated(alice.last)
     storage = bot.storage
     assert (await storage.total(FIRST), await storage.total(SECOND)) == (3, 1)
     await alice.send("/mydata")
-    assert FIRST_TITLE in alice.last and SECOND_TITLE in alice.last
-    assert "Signature #3" in alice.last and "Signature #1" in alice.last
+    assert FIRST_TITLE in unisolated(alice.last) and SECOND_TITLE in unisolated(alice.last)
+    assert "Signature #3" in unisolated(alice.last) and "Signature #1" in unisolated(alice.last)
     # /withdraw acts on the petition she has open, and says which one it is.
     await alice.send("/withdraw")
-    assert FIRST_TITLE in alice.last and "Withdraw your signature?" in alice.last
+    assert FIRST_TITLE in unisolated(alice.last) and "Withdraw your signature?" in unisolated(
+        alice.last
+    )
     await alice.press("Yes, withdraw")
     assert (await storage.total(FIRST), await storage.total(SECOND)) == (2, 1)
 
@@ -159,14 +166,14 @@ async def test_a_share_link_opens_the_petition_it_was_made_for(
     alice = server.user(1, "Alice")
     await alice.send(f"/start {SECOND}")
     await sign_here(alice)
-    link = next(word for word in alice.last.split() if "?start=r_" in word)
+    link = next(word for word in unisolated(alice.last).split() if "?start=r_" in word)
     payload = link.split("?start=", 1)[1]
     assert len(payload) <= 64
     carol = server.user(3, "Carol")
     await carol.send(f"/start {payload}")
-    assert SECOND_TITLE in carol.last
+    assert SECOND_TITLE in unisolated(carol.last)
     await sign_here(carol)
-    assert "You are signer #2." in carol.last
+    assert "You are signer #2." in unisolated(carol.last)
     signature = (await bot.storage.personal_data(SECOND, 3)).signature
     assert signature is not None and signature.referred_by == payload.removeprefix("r_")
 
@@ -176,12 +183,12 @@ async def test_garbage_and_stale_buttons_are_answered_not_crashed(
 ) -> None:
     alice = server.user(1, "Alice")
     await alice.send("/start no-such-petition")
-    assert "Which petition would you like to read?" in alice.last
+    assert "Which petition would you like to read?" in unisolated(alice.last)
     await alice.press_data("choose:AAAAAAAA")
-    assert "That button belongs to an earlier step" in alice.last
-    assert "Which petition would you like to read?" in alice.last
+    assert "That button belongs to an earlier step" in unisolated(alice.last)
+    assert "Which petition would you like to read?" in unisolated(alice.last)
     await alice.press_data("AAAAAAAA|intro:sign")
-    assert "That button belongs to an earlier step" in alice.last
+    assert "That button belongs to an earlier step" in unisolated(alice.last)
 
 
 async def test_admins_pick_the_petition_their_commands_act_on(
@@ -189,22 +196,26 @@ async def test_admins_pick_the_petition_their_commands_act_on(
 ) -> None:
     admin = server.user(ADMIN, "Admin")
     await admin.send("/petitions")
-    assert FIRST in admin.last and SECOND in admin.last and OLD in admin.last
+    assert (
+        FIRST in unisolated(admin.last)
+        and SECOND in unisolated(admin.last)
+        and OLD in unisolated(admin.last)
+    )
     await admin.send(f"/pause {SECOND}")
-    assert "Signing is paused" in admin.last
+    assert "Signing is paused" in unisolated(admin.last)
     await admin.send(f"/stats {SECOND}", replies=2)  # the figures, then the chart
     assert SECOND_TITLE in admin.messages[-2]["text"]
     alice = server.user(1, "Alice")
     await alice.send(f"/start {SECOND}")
-    assert "paused" in alice.last
+    assert "paused" in unisolated(alice.last)
     await alice.send(f"/start {FIRST}")
     assert "Sign the petition" in " ".join(alice.button_texts)
     await admin.send(f"/petitions {FIRST}")
-    assert f"Commands act on {FIRST}" in admin.last
+    assert f"Commands act on {FIRST}" in unisolated(admin.last)
     await admin.send("/stats", replies=2)
     assert FIRST_TITLE in admin.messages[-2]["text"]
     await admin.send("/petitions nope")
-    assert "No petition has the id nope" in admin.last
+    assert "No petition has the id nope" in unisolated(admin.last)
 
 
 async def test_public_count_per_petition(server: FakeBotAPI, bot: BotInstance) -> None:
@@ -236,15 +247,15 @@ async def test_sighup_reload_adds_and_retires_petitions_keeping_signatures(
         alice = server.user(1, "Alice")
         await alice.send("/start")  # one petition: no chooser
         await sign_here(alice)
-        assert "You are signer #1." in alice.last
+        assert "You are signer #1." in unisolated(alice.last)
         shutil.copy(PROJECT_ROOT / "petitions" / "g7_dafoh.toml", folder)
         (folder / "five_eyes.toml").unlink()
         assert reload_petitions(bot.application)  # type: ignore[arg-type]
         await alice.send(f"/start {g7}")
         assert "Sign the petition" in " ".join(alice.button_texts)
         await alice.send(f"/start {five_eyes}")  # retired: readable, closed, still counted
-        assert "You signed this petition" in alice.last
-        assert "no longer collecting signatures" in alice.last
+        assert "You signed this petition" in unisolated(alice.last)
+        assert "no longer collecting signatures" in unisolated(alice.last)
         assert await bot.storage.total(five_eyes) == 1
         (folder / "broken.toml").write_text("id = ")
         assert not reload_petitions(bot.application)  # type: ignore[arg-type]
@@ -265,7 +276,7 @@ async def test_a_broadcast_reaches_only_those_who_asked_for_updates_on_its_petit
             await bot.storage.sign(request, Journey(step=Step.SIGNED))
     admin = server.user(ADMIN, "Admin")
     await admin.send(f"/broadcast {SECOND} News about the archives", replies=2)
-    assert "about 2 supporters" in admin.last
+    assert "about 2 supporters" in unisolated(admin.last)
     await admin.press("Send")
     await server.wait_until(
         lambda: any("is finished" in text for text in server.replies_to(ADMIN)), 15
@@ -286,7 +297,7 @@ async def test_mydata_shows_other_petitions_even_from_one_never_started(
     await sign_here(alice)
     await alice.send(f"/start {SECOND}")  # only its welcome: nothing stored for it yet
     await alice.send("/mydata")
-    assert FIRST_TITLE in alice.last and "Signature #1" in alice.last
+    assert FIRST_TITLE in unisolated(alice.last) and "Signature #1" in unisolated(alice.last)
 
 
 async def test_the_inline_card_is_for_the_petition_named_or_opened(
@@ -322,5 +333,5 @@ async def test_two_webhook_instances_agree_on_which_petition_a_supporter_has_ope
             await alice.press("I agree")
             await alice.press("Use this name")
             await alice.press("Sign now")
-            assert "You are signer #1." in alice.last
+            assert "You are signer #1." in unisolated(alice.last)
             assert (await first.storage.total(SECOND), await first.storage.total(FIRST)) == (1, 0)

@@ -15,6 +15,7 @@ import pytest
 
 from bot.petition import Petition
 from bot.ratelimit import PacingRateLimiter
+from tests.bidi import unisolated
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.fakes.bot_api import Call
 from tests.harness import BotInstance
@@ -55,7 +56,7 @@ async def sign(user: FakeUser) -> None:
     await user.send("/start")
     for label in JOURNEY:
         await user.press(label)
-    assert "You are signer #" in user.last
+    assert "You are signer #" in unisolated(user.last)
 
 
 async def test_replies_in_one_chat_keep_to_the_pace_and_others_never_wait(
@@ -127,7 +128,7 @@ async def test_after_a_long_pause_only_the_current_screen_is_shown(
     after = writes_to(server, ALICE)[2:]
     assert len(after) == 1, [call.describe() for call in after]  # one screen, no backlog
     assert after[0].at - paused_at.at >= 3.0
-    assert "Where do you live?" in alice.last
+    assert "Where do you live?" in unisolated(alice.last)
 
 
 async def test_broadcasts_and_supporters_share_nothing(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.petition import Petition
+from tests.bidi import unisolated
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import BotInstance, raw_message, raw_sticker
 from tests.test_journey_e2e import sign_up_to_preview, signature_rows
@@ -35,19 +36,19 @@ GARBAGE_TEXTS = [
 
 async def poke_everything(user: FakeUser, *, text_step: bool = False) -> None:
     """Throw odd input at the current step; the journey must stay where it was."""
-    before = user.last
+    before = unisolated(user.last)
     step_marker = before.splitlines()[-1] if before else ""
     await user.send_raw(raw_sticker(user.user_id))
-    assert "Please" in user.last
+    assert "Please" in unisolated(user.last)
     await user.press_data("age:yes:extra:parts")
-    assert "earlier step" in user.last or "Please" in user.last
+    assert "earlier step" in unisolated(user.last) or "Please" in unisolated(user.last)
     # The same notice on the same screen again: Telegram answers "not modified", no new reply.
     await user.press_data("z" * 64, expect_reply=False)
-    assert "earlier step" in user.last
+    assert "earlier step" in unisolated(user.last)
     if text_step:  # typed text is an answer here (a country search, a name)
         return
     await user.send("\u0000\u0007 hello")
-    assert step_marker in user.last
+    assert step_marker in unisolated(user.last)
 
 
 async def test_garbage_at_every_step_never_breaks_the_journey(
@@ -68,12 +69,12 @@ async def test_garbage_at_every_step_never_breaks_the_journey(
         await olga.press(label)
         await poke_everything(olga, text_step=label in ("Sign the petition", "I agree"))
     await olga.press("Sign now")
-    assert "You are signer #1." in olga.last
+    assert "You are signer #1." in unisolated(olga.last)
     await olga.send_raw(raw_sticker(olga.user_id))
-    assert "as signer #1" in olga.last
+    assert "as signer #1" in unisolated(olga.last)
     await olga.press_data("preview:sign", expect_reply=False)
     await olga.send("Sign me again")
-    assert "as signer #1" in olga.last
+    assert "as signer #1" in unisolated(olga.last)
     assert len(await signature_rows(bot)) == 1
 
 
@@ -108,7 +109,7 @@ async def test_edited_messages_and_unknown_updates_are_ignored(
     )
     await pete.expect_silence(0.3)
     await pete.press("Sign the petition")  # still perfectly usable
-    assert "Where do you live?" in pete.last
+    assert "Where do you live?" in unisolated(pete.last)
 
 
 async def test_a_button_on_a_message_too_old_to_edit_gets_a_new_message(
@@ -121,7 +122,7 @@ async def test_a_button_on_a_message_too_old_to_edit_gets_a_new_message(
     await rosa.send_raw({"callback_query": {"message": old, "data": data}})
     assert server.calls_for("editMessageText") == []  # Telegram would refuse to edit it
     assert len(server.calls_for("sendMessage")) == 2
-    assert "We ask the governments to" in rosa.last
+    assert "We ask the governments to" in unisolated(rosa.last)
 
 
 async def test_stale_button_from_an_older_message(server: FakeBotAPI, bot: BotInstance) -> None:
@@ -131,9 +132,9 @@ async def test_stale_button_from_an_older_message(server: FakeBotAPI, bot: BotIn
     await quinn.press("Sign the petition")
     await quinn.send("/start")  # a second message, welcome screen
     await quinn.press_data("intro:demands", message_id=old_message_id)
-    assert "We ask the governments to" in quinn.last
+    assert "We ask the governments to" in unisolated(quinn.last)
     await quinn.press_data("country:pick:CA", message_id=old_message_id)
-    assert "earlier step" in quinn.last
+    assert "earlier step" in unisolated(quinn.last)
     assert await signature_rows(bot) == []
 
 
@@ -146,7 +147,7 @@ async def test_failed_edit_falls_back_to_a_new_message(
         "editMessageText", status=400, description="Bad Request: message to edit not found"
     )
     await rosa.press("Sign the petition")
-    assert "Where do you live?" in rosa.last
+    assert "Where do you live?" in unisolated(rosa.last)
     assert len(rosa.messages) == 2
 
 
@@ -156,7 +157,7 @@ async def test_rate_limit_and_server_errors_are_retried(
     sam = server.user(2005, "Sam")
     server.fail_next("sendMessage", status=429, retry_after=1)
     await sam.send("/start")
-    assert "Protect prisoners of conscience" in sam.last
+    assert "Protect prisoners of conscience" in unisolated(sam.last)
     assert [call.ok for call in server.calls_for("sendMessage")] == [False, True]
 
 
@@ -173,7 +174,7 @@ async def test_blocked_supporter_is_marked_not_retried(
     assert (await bot.storage.load(bot.petition.id, 2006)).blocked is True
     server.unblock(2006)
     await tess.send("/status")  # writing again shows they no longer block the bot
-    assert "as signer #1" in tess.last
+    assert "as signer #1" in unisolated(tess.last)
     assert (await bot.storage.load(bot.petition.id, 2006)).blocked is False
 
 
@@ -197,7 +198,7 @@ async def test_a_flooding_user_does_not_starve_others(
             await sign_up_to_preview(supporter)
         await asyncio.gather(*(supporter.press("Sign now") for supporter in supporters))
         replies_to_mallory_so_far = len(server.replies_to(2007))
-        assert all("You are signer #" in supporter.last for supporter in supporters)
+        assert all("You are signer #" in unisolated(supporter.last) for supporter in supporters)
         assert replies_to_mallory_so_far < len(queries), "others waited for the whole flood"
         await mallory.wait_for_replies(len(queries) + 3, timeout=60)
         # Each typed query got its own message whose first button is the best match.
@@ -223,9 +224,9 @@ async def test_an_unexpected_failure_is_logged_and_explained(
 
     monkeypatch.setattr(storage, "load", broken)
     await uma.send("/status")
-    assert "something went wrong on our side" in uma.last
+    assert "something went wrong on our side" in unisolated(uma.last)
     await uma.press("Sign the petition")
-    assert "Where do you live?" in uma.last
+    assert "Where do you live?" in unisolated(uma.last)
 
 
 async def test_button_on_a_message_too_old_to_show_gets_a_new_message(
@@ -249,7 +250,7 @@ async def test_button_on_a_message_too_old_to_show_gets_a_new_message(
             }
         }
     )
-    assert "Where do you live?" in vera.last
+    assert "Where do you live?" in unisolated(vera.last)
     assert len(vera.messages) == 2
 
 
@@ -257,7 +258,7 @@ async def test_server_errors_are_retried_with_backoff(server: FakeBotAPI, bot: B
     xena = server.user(2010, "Xena")
     server.fail_next("sendMessage", status=502, description="Bad Gateway", times=2)
     await xena.send("/start")
-    assert "Protect prisoners of conscience" in xena.last
+    assert "Protect prisoners of conscience" in unisolated(xena.last)
     statuses = [call.ok for call in server.calls_for("sendMessage")]
     assert statuses == [False, False, True]
 
@@ -271,7 +272,7 @@ async def test_an_edit_failing_three_times_still_lands(
         await yuri.send("/start")
         server.fail_next("editMessageText", status=500, times=3)
         await yuri.press("Sign the petition")
-        assert "Where do you live?" in yuri.last
+        assert "Where do you live?" in unisolated(yuri.last)
         assert len(yuri.messages) == 1
 
 
@@ -286,7 +287,7 @@ async def test_a_text_with_a_lone_surrogate_delays_nobody(
     await mallory.send("Can\ud800ada")  # a country search with a broken character
     assert "Canada" in " ".join(mallory.button_texts)
     await alice.send("/start")
-    assert "Protect prisoners of conscience" in alice.last
+    assert "Protect prisoners of conscience" in unisolated(alice.last)
 
 
 async def test_a_send_answered_500_is_not_sent_again(server: FakeBotAPI, bot: BotInstance) -> None:
@@ -297,4 +298,4 @@ async def test_a_send_answered_500_is_not_sent_again(server: FakeBotAPI, bot: Bo
     await yuri.send("/start")
     welcomes = [c for c in server.calls_for("sendMessage") if "Protect prisoners" in str(c.params)]
     assert len(welcomes) == 1
-    assert "Sorry, something went wrong" in yuri.last  # and they are told to try again
+    assert "Sorry, something went wrong" in unisolated(yuri.last)  # and they are told to try again

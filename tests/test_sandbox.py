@@ -13,6 +13,7 @@ from bot.petition import Petition
 from bot.sandbox import format_screen, parse_input, run_sandbox, to_terminal
 from bot.screens import Button, Screen
 from storage.sqlite import SQLiteStorage
+from tests.bidi import unisolated
 from tests.clock import NOW, running_from
 from tests.conftest import make_petition
 
@@ -28,7 +29,7 @@ async def test_sandbox_signs_a_petition(
     await run_sandbox(
         storage, petition, read_line=lambda: next(answers), out=out, clock=running_from(NOW)
     )
-    text = out.getvalue()
+    text = unisolated(out.getvalue())
     assert "[1] 📜 Read the demands" in text
     assert "Name: Ada Lovelace" in text
     assert "You are signer #1." in text
@@ -67,6 +68,23 @@ async def test_sandbox_privacy_states_the_retention_rule_and_closed_status_says_
         clock=running_from(NOW),
         retention_days=30,
     )
-    text = out.getvalue()
+    text = unisolated(out.getvalue())
     assert "30 days after the petition closes, signatures are anonymised" in text
     assert "Signing has ended." in text and "send /start to begin" not in text
+
+
+async def test_the_sandbox_says_goodbye_in_the_supporters_language(
+    tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    out = io.StringIO()
+    answers = iter([""])
+    await run_sandbox(
+        SQLiteStorage(tmp_path / "sandbox.db"),
+        petition,
+        read_line=lambda: next(answers),
+        out=out,
+        clock=running_from(NOW),
+    )
+    assert out.getvalue().endswith("\nAuf Wiedersehen.\n")
+    assert "Bye." not in out.getvalue()

@@ -15,6 +15,7 @@ from bot.chart import METADATA_KEY
 from bot.petition import Petition
 from bot.public import bound_port
 from storage.records import SignatureRequest
+from tests.bidi import unisolated
 from tests.conftest import make_petition, signature_request
 from tests.fakes import FakeBotAPI
 from tests.harness import BotInstance
@@ -55,7 +56,7 @@ async def test_admin_gets_figures_funnel_and_a_chart(server: FakeBotAPI, bot: Bo
 
     admin = server.user(ADMIN, "Admin")
     await admin.send("/stats", replies=2)
-    text = admin.messages[-2]["text"]
+    text = unisolated(admin.messages[-2]["text"])
     assert "Signatures: 4 of 50 (8%)" in text
     assert "Today: 1 · last 7 days: 4" in text
     assert "Asked for updates: 3 (75%)" in text
@@ -79,7 +80,7 @@ async def test_admin_gets_figures_funnel_and_a_chart(server: FakeBotAPI, bot: Bo
 async def test_non_admins_cannot_see_stats(server: FakeBotAPI, bot: BotInstance) -> None:
     mallory = server.user(880002, "Mallory")
     await mallory.send("/stats")
-    assert "I don't know that command" in mallory.last
+    assert "I don't know that command" in unisolated(mallory.last)
     assert not mallory.photos
     [entry] = await bot.storage.audit_entries(bot.petition.id)
     assert (entry.action, entry.allowed, entry.user_id) == ("stats", False, 880002)
@@ -95,7 +96,7 @@ async def test_admins_hear_of_milestones_once(server: FakeBotAPI, database_url: 
             await sign_up_to_preview(signer)
             await signer.press("Sign")
         await admin.wait_for_replies(2)
-        assert "passed 2 signatures (2 now)" in admin.last
+        assert "passed 2 signatures (2 now)" in unisolated(admin.last)
         await signers[1].send("/withdraw")
         await signers[1].press("Yes, withdraw my signature")
         await sign_up_to_preview(signers[1])
@@ -103,8 +104,8 @@ async def test_admins_hear_of_milestones_once(server: FakeBotAPI, database_url: 
         await sign_up_to_preview(signers[2])
         await signers[2].press("Sign")
         await admin.wait_for_replies(3)
-        assert "passed 3 signatures (3 now)" in admin.last
-        assert "That was the goal" in admin.last
+        assert "passed 3 signatures (3 now)" in unisolated(admin.last)
+        assert "That was the goal" in unisolated(admin.last)
         await admin.expect_silence()
         news = [m["text"] for m in admin.messages if "passed" in m.get("text", "")]
         assert len(news) == 2

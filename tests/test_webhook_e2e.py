@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from bot.petition import Petition
+from tests.bidi import unisolated
 from tests.conftest import execute_raw
 from tests.fakes import FakeBotAPI, FakeUser
 from tests.harness import WebhookBotInstance, raw_message
@@ -33,7 +34,7 @@ async def test_signing_through_the_webhook(
         zoe = server.user(6001, "Zoe")
         await sign_up_to_preview(zoe)
         await zoe.press("Sign now")
-        assert "You are signer #1." in zoe.last
+        assert "You are signer #1." in unisolated(zoe.last)
         assert await instance.storage.total(petition.id) == 1
     # Every button was answered in the webhook's reply: no call of the bot's own for that.
     answers = server.calls_for("answerCallbackQuery")
@@ -105,7 +106,7 @@ async def test_two_instances_on_one_database_count_exactly(
         assert users_signed == [(supporters,)]
         assert sum((await storage.country_counts(petition.id)).values()) == supporters
         assert await storage.recount(petition.id) == supporters  # counters never drifted
-        assert all("You are signer #" in user.last for user in users)
+        assert all("You are signer #" in unisolated(user.last) for user in users)
         duplicates = [delivery for delivery in server.webhook_deliveries if delivery.duplicate]
         assert duplicates, "the load balancer should have delivered some updates twice"
         served = {delivery.url for delivery in server.webhook_deliveries if delivery.ok}
@@ -131,7 +132,7 @@ async def test_shutdown_finishes_updates_in_flight(
     await asyncio.wait_for(in_flight.wait(), timeout=10)
     await instance.stop()  # what SIGTERM does
     await server.wait_delivered(update_id, timeout=10)
-    assert "Protect prisoners of conscience" in ann.last
+    assert "Protect prisoners of conscience" in unisolated(ann.last)
     assert [d.status for d in server.webhook_deliveries if d.update_id == update_id] == [200]
 
 
@@ -166,4 +167,4 @@ async def test_after_sigterm_new_updates_get_503_until_the_port_closes(
     release.set()
     await asyncio.wait_for(stopping, timeout=15)
     await server.wait_delivered(update_id, timeout=10)
-    assert "Protect prisoners of conscience" in ann.last
+    assert "Protect prisoners of conscience" in unisolated(ann.last)

@@ -32,18 +32,22 @@ def petitions_text(t: Translator, entries: list[PetitionEntry], chosen: str) -> 
     for entry in entries:
         marker = "👉 " if entry.petition.id == chosen else "• "
         title = entry.petition.text_for(t.language).title
-        count = t.ngettext(
-            "{count} person has signed", "{count} people have signed", entry.total
-        ).format(count=t.number(entry.total))
-        lines.append(f"{marker}<code>{entry.petition.id}</code>: {title}")
+        count = t.format(
+            t.ngettext("{count} person has signed", "{count} people have signed", entry.total),
+            count=t.number(entry.total),
+        )
+        # Isolates go around the <code>, never inside: the id is copied from there.
+        line = t.format("{id}: {title}", id=f"<code>{entry.petition.id}</code>", title=title)
+        lines.append(marker + line)
         lines.append(f"   {count} · {states[entry.closed]}")
     lines.append("")
     other = next((e.petition.id for e in entries if e.petition.id != chosen), chosen)
     lines.append(
-        t.gettext(
-            "Commands act on {id}. To act on another once, put its id first, as in {example}; "
-            "to switch, send {switch}."
-        ).format(
+        t.format(
+            t.gettext(
+                "Commands act on {id}. To act on another once, put its id first, as in {example}; "
+                "to switch, send {switch}."
+            ),
             id=f"<code>{chosen}</code>",
             example=f"<code>/stats {other}</code>",
             switch=f"<code>/petitions {other}</code>",
@@ -53,14 +57,17 @@ def petitions_text(t: Translator, entries: list[PetitionEntry], chosen: str) -> 
 
 
 def goal_usage(t: Translator, shown_goal: int) -> str:
-    return t.gettext(
-        "Send /goal followed by a number, for example /goal 100000. The current goal is {goal}."
-    ).format(goal=t.number(shown_goal))
+    return t.format(
+        t.gettext(
+            "Send /goal followed by a number, for example /goal 100000. The current goal is {goal}."
+        ),
+        goal=t.number(shown_goal),
+    )
 
 
 def goal_set(t: Translator, goal: int) -> str:
-    return t.gettext("Goal set to {goal}. Supporters see it from now on.").format(
-        goal=t.number(goal)
+    return t.format(
+        t.gettext("Goal set to {goal}. Supporters see it from now on."), goal=t.number(goal)
     )
 
 
@@ -73,14 +80,18 @@ def resumed(t: Translator) -> str:
 
 
 def no_such_petition(t: Translator, petition_id: str) -> str:
-    return t.gettext("No petition has the id {id}. Send /petitions to see them.").format(
-        id=escape(petition_id)
+    return t.format(
+        t.gettext("No petition has the id {id}. Send /petitions to see them."),
+        id=escape(petition_id),
     )
 
 
 def error_alert(t: Translator, kind: str) -> str:
     """Plain text (the error's description is not HTML)."""
-    return t.gettext(
-        "⚠️ The bot hit an unexpected error: {error}. Supporters were asked to try again; "
-        "the log has the details. Further errors of this kind are not reported for ten minutes."
-    ).format(error=kind)
+    return t.format(
+        t.gettext(
+            "⚠️ The bot hit an unexpected error: {error}. Supporters were asked to try again; "
+            "the log has the details. Further errors of this kind are not reported for ten minutes."
+        ),
+        error=kind,
+    )

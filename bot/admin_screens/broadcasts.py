@@ -29,16 +29,22 @@ def figures(
     sent, blocked = progress.get(Delivery.SENT, 0), progress.get(Delivery.BLOCKED, 0)
     failed = progress.get(Delivery.FAILED, 0)
     parts = [
-        t.ngettext(
-            "Sent {sent} of about {expected}", "Sent {sent} of about {expected}", expected
-        ).format(sent=t.number(sent), expected=t.number(expected)),
-        t.ngettext("{count} blocked", "{count} blocked", blocked).format(count=t.number(blocked)),
-        t.ngettext("{count} failed", "{count} failed", failed).format(count=t.number(failed)),
+        t.format(
+            t.ngettext(
+                "Sent {sent} of about {expected}", "Sent {sent} of about {expected}", expected
+            ),
+            sent=t.number(sent),
+            expected=t.number(expected),
+        ),
+        t.format(
+            t.ngettext("{count} blocked", "{count} blocked", blocked), count=t.number(blocked)
+        ),
+        t.format(t.ngettext("{count} failed", "{count} failed", failed), count=t.number(failed)),
     ]
     if unknown:
         count = progress.get(Delivery.SENDING, 0)
         parts.append(
-            t.ngettext("{count} unknown", "{count} unknown", count).format(count=t.number(count))
+            t.format(t.ngettext("{count} unknown", "{count} unknown", count), count=t.number(count))
         )
     return " · ".join(parts)
 
@@ -56,11 +62,16 @@ def excerpt(text: str) -> str:
 
 
 def sending(t: Translator, expected: int) -> str:
-    return t.ngettext(
-        "Sending to about {count} supporter. Progress reports follow; /broadcast_stop stops it.",
-        "Sending to about {count} supporters. Progress reports follow; /broadcast_stop stops it.",
-        expected,
-    ).format(count=t.number(expected))
+    return t.format(
+        t.ngettext(
+            "Sending to about {count} supporter. Progress reports follow; "
+            "/broadcast_stop stops it.",
+            "Sending to about {count} supporters. Progress reports follow; "
+            "/broadcast_stop stops it.",
+            expected,
+        ),
+        count=t.number(expected),
+    )
 
 
 def busy(t: Translator) -> str:
@@ -80,25 +91,33 @@ def usage(t: Translator) -> str:
 
 
 def too_long(t: Translator, length: int, limit: int) -> str:
-    return t.gettext(
-        "That message is too long for Telegram: {length} characters, at most {limit}. "
-        "Please shorten it."
-    ).format(length=t.number(length), limit=t.number(limit))
+    return t.format(
+        t.gettext(
+            "That message is too long for Telegram: {length} characters, at most {limit}. "
+            "Please shorten it."
+        ),
+        length=t.number(length),
+        limit=t.number(limit),
+    )
 
 
 def refused(t: Translator, reason: str) -> str:
-    return t.gettext("Telegram refused this message ({reason}). Nothing was saved.").format(
-        reason=escape(reason)
+    return t.format(
+        t.gettext("Telegram refused this message ({reason}). Nothing was saved."),
+        reason=escape(reason),
     )
 
 
 def confirm(t: Translator, broadcast_id: int, expected: int) -> Screen:
     """Under the preview: how many it would reach, with Send and Cancel."""
-    question = t.ngettext(
-        "Send this to about {count} supporter who asked for updates?",
-        "Send this to about {count} supporters who asked for updates?",
-        expected,
-    ).format(count=t.number(expected))
+    question = t.format(
+        t.ngettext(
+            "Send this to about {count} supporter who asked for updates?",
+            "Send this to about {count} supporters who asked for updates?",
+            expected,
+        ),
+        count=t.number(expected),
+    )
     buttons = (
         (
             Button(t.gettext("Send"), f"{BUTTON_PREFIX}:send:{broadcast_id}"),
@@ -120,8 +139,8 @@ def status(t: Translator, latest: Broadcast | None, expected: int) -> str:
     header = headers.get(latest.state, headers[BroadcastState.DONE])
     return "\n".join(
         [
-            header.format(id=latest.id, date=t.date(latest.created_at)),
-            f"“{excerpt(latest.text)}”",
+            t.format(header, id=latest.id, date=t.date(latest.created_at)),
+            t.format("“{excerpt}”", excerpt=excerpt(latest.text)),
             figures(
                 t, latest.progress, expected, unknown=latest.state is not BroadcastState.SENDING
             ),
@@ -134,10 +153,13 @@ def nothing_sending(t: Translator) -> str:
 
 
 def stopped(t: Translator, broadcast_id: int) -> str:
-    return t.gettext(
-        "Broadcast #{id} is stopped: no further messages go out, and it is not resumed. "
-        "/broadcast_status shows the final figures."
-    ).format(id=broadcast_id)
+    return t.format(
+        t.gettext(
+            "Broadcast #{id} is stopped: no further messages go out, and it is not resumed. "
+            "/broadcast_status shows the final figures."
+        ),
+        id=broadcast_id,
+    )
 
 
 def button_invalid(t: Translator) -> str:
@@ -161,7 +183,7 @@ def progress(
     """The progress message the sender keeps up to date while it sends."""
     return "\n".join(
         [
-            t.gettext("📣 Broadcast #{id} is being sent.").format(id=broadcast_id),
+            t.format(t.gettext("📣 Broadcast #{id} is being sent."), id=broadcast_id),
             figures(t, counts, expected, unknown=False),
         ]
     )
@@ -184,26 +206,30 @@ def final_report(
         header = t.gettext(
             "⏹ Broadcast #{id} was stopped. Supporters not reached yet will not get it."
         )
-    lines = [header.format(id=broadcast_id), figures(t, counts, expected, unknown=True)]
+    lines = [t.format(header, id=broadcast_id), figures(t, counts, expected, unknown=True)]
     if resumed:
         lines.append(
-            t.gettext("Sending took {duration} after it was resumed.").format(
-                duration=duration_text(t, seconds)
+            t.format(
+                t.gettext("Sending took {duration} after it was resumed."),
+                duration=duration_text(t, seconds),
             )
         )
     else:
         lines.append(
-            t.gettext("Sending took {duration}.").format(duration=duration_text(t, seconds))
+            t.format(t.gettext("Sending took {duration}."), duration=duration_text(t, seconds))
         )
     unknown = counts.get(Delivery.SENDING, 0)
     if unknown:
         lines.append(
-            t.ngettext(
-                "Unknown: {count} message was being handed to Telegram when the bot was "
-                "interrupted; it may or may not have arrived, and is not sent again.",
-                "Unknown: {count} messages were being handed to Telegram when the bot was "
-                "interrupted; they may or may not have arrived, and are not sent again.",
-                unknown,
-            ).format(count=t.number(unknown))
+            t.format(
+                t.ngettext(
+                    "Unknown: {count} message was being handed to Telegram when the bot was "
+                    "interrupted; it may or may not have arrived, and is not sent again.",
+                    "Unknown: {count} messages were being handed to Telegram when the bot was "
+                    "interrupted; they may or may not have arrived, and are not sent again.",
+                    unknown,
+                ),
+                count=t.number(unknown),
+            )
         )
     return "\n".join(lines)

@@ -13,11 +13,16 @@ def export_caption(
 ) -> str:
     """ "Signatures of <title>: N rows, taken <date>", plus a word on zip and parts (HTML)."""
     lines = [
-        t.ngettext(
-            "Signatures of {title}: {count} row, taken {date}",
-            "Signatures of {title}: {count} rows, taken {date}",
-            rows,
-        ).format(title=f"<b>{escape(title)}</b>", count=t.number(rows), date=t.date(taken))
+        t.format(
+            t.ngettext(
+                "Signatures of {title}: {count} row, taken {date}",
+                "Signatures of {title}: {count} rows, taken {date}",
+                rows,
+            ),
+            title=f"<b>{escape(title)}</b>",
+            count=t.number(rows),
+            date=t.date(taken),
+        )
     ]
     lines.extend(_packing_notes(t, zipped=zipped, part=part, parts=parts))
     return "\n".join(lines)
@@ -37,17 +42,25 @@ def report_caption(
     """ "<Country>: N signatures, first <date>, last <date>" (HTML); N=0: none yet."""
     name = f"<b>{escape(country)}</b>"
     if rows == 0:
-        return t.gettext("{country}: no signatures yet").format(country=name)
+        return t.format(t.gettext("{country}: no signatures yet"), country=name)
     if first is None or last is None:
-        line = t.ngettext(
-            "{country}: {count} signature", "{country}: {count} signatures", rows
-        ).format(country=name, count=t.number(rows))
+        line = t.format(
+            t.ngettext("{country}: {count} signature", "{country}: {count} signatures", rows),
+            country=name,
+            count=t.number(rows),
+        )
     else:
-        line = t.ngettext(
-            "{country}: {count} signature, first {first}, last {last}",
-            "{country}: {count} signatures, first {first}, last {last}",
-            rows,
-        ).format(country=name, count=t.number(rows), first=t.date(first), last=t.date(last))
+        line = t.format(
+            t.ngettext(
+                "{country}: {count} signature, first {first}, last {last}",
+                "{country}: {count} signatures, first {first}, last {last}",
+                rows,
+            ),
+            country=name,
+            count=t.number(rows),
+            first=t.date(first),
+            last=t.date(last),
+        )
     return "\n".join([line, *_packing_notes(t, zipped=zipped, part=part, parts=parts)])
 
 
@@ -62,8 +75,10 @@ def _packing_notes(t: Translator, *, zipped: bool, part: int, parts: int) -> lis
         )
     if parts > 1:
         notes.append(
-            t.gettext("Part {part} of {parts}; each part starts with the column names.").format(
-                part=t.number(part), parts=t.number(parts)
+            t.format(
+                t.gettext("Part {part} of {parts}; each part starts with the column names."),
+                part=t.number(part),
+                parts=t.number(parts),
             )
         )
     return notes
@@ -75,29 +90,41 @@ def report_summary(
     """The last /report message: the worldwide total and where it came from (HTML)."""
     return "\n".join(
         [
-            t.gettext("Delivery report for {title}").format(title=f"<b>{escape(title)}</b>"),
+            t.format(t.gettext("Delivery report for {title}"), title=f"<b>{escape(title)}</b>"),
             "",
-            t.ngettext(
-                "Worldwide: {count} signature.", "Worldwide: {count} signatures.", total
-            ).format(count=t.number(total)),
-            t.ngettext(
-                "Signers come from {count} country.",
-                "Signers come from {count} countries.",
-                countries,
-            ).format(count=t.number(countries)),
-            t.ngettext(
-                "From the addressed countries: {count} signature.",
-                "From the addressed countries: {count} signatures.",
-                in_targets,
-            ).format(count=t.number(in_targets)),
-            t.ngettext(
-                "From elsewhere: {count} signature.",
-                "From elsewhere: {count} signatures.",
-                elsewhere,
-            ).format(count=t.number(elsewhere)),
+            t.format(
+                t.ngettext(
+                    "Worldwide: {count} signature.", "Worldwide: {count} signatures.", total
+                ),
+                count=t.number(total),
+            ),
+            t.format(
+                t.ngettext(
+                    "Signers come from {count} country.",
+                    "Signers come from {count} countries.",
+                    countries,
+                ),
+                count=t.number(countries),
+            ),
+            t.format(
+                t.ngettext(
+                    "From the addressed countries: {count} signature.",
+                    "From the addressed countries: {count} signatures.",
+                    in_targets,
+                ),
+                count=t.number(in_targets),
+            ),
+            t.format(
+                t.ngettext(
+                    "From elsewhere: {count} signature.",
+                    "From elsewhere: {count} signatures.",
+                    elsewhere,
+                ),
+                count=t.number(elsewhere),
+            ),
         ]
     )
 
 
 def file_refused(t: Translator, reason: str) -> str:
-    return t.gettext("The file could not be sent: {reason}").format(reason=escape(reason))
+    return t.format(t.gettext("The file could not be sent: {reason}"), reason=escape(reason))

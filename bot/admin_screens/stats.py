@@ -9,7 +9,7 @@ from html import escape
 from bot.flow import FUNNEL_STAGES
 from bot.i18n import Translator
 from bot.petition import Petition
-from bot.screens import Screen, country_label, directed, language_name
+from bot.screens import Screen, country_label, directed, language_name, petition_lines
 from storage.records import Overview
 
 TOP_COUNTRIES = 10
@@ -48,8 +48,10 @@ def _top(
     rest = sum(count for _, count in ranked[limit:])
     if rest:
         lines.append(
-            t.gettext("Others: {count} ({share})").format(
-                count=t.number(rest), share=_share(t, rest, total)
+            t.format(
+                t.gettext("Others: {count} ({share})"),
+                count=t.number(rest),
+                share=_share(t, rest, total),
             )
         )
     return lines
@@ -65,8 +67,8 @@ def funnel_lines(t: Translator, funnel: Mapping[str, int]) -> list[str]:
         line = f"{labels[stage]}: {t.number(reached)}"
         if previous:
             lost = max(previous - reached, 0)
-            line += " " + t.gettext("(−{share} from the step before)").format(
-                share=_share(t, lost, previous)
+            line += " " + t.format(
+                t.gettext("(−{share} from the step before)"), share=_share(t, lost, previous)
             )
         lines.append(line)
         previous = reached
@@ -93,38 +95,53 @@ def stats_text(
         "ended": t.gettext("Signing has ended."),
     }.get(state, "")
     summary = [
-        f"📊 <b>{escape(petition.text_for(t.language).title)}</b>",
-        t.gettext("Signatures: {total} of {goal} ({share})").format(
-            total=t.number(total), goal=t.number(goal), share=_share(t, total, goal)
+        petition_lines(
+            petition, "title", f"📊 <b>{escape(petition.text_for(t.language).title)}</b>", t
         ),
-        t.gettext("Today: {today} · last 7 days: {week}").format(
-            today=t.number(daily.get(today, 0)), week=t.number(week)
+        t.format(
+            t.gettext("Signatures: {total} of {goal} ({share})"),
+            total=t.number(total),
+            goal=t.number(goal),
+            share=_share(t, total, goal),
         ),
-        t.gettext("Asked for updates: {count} ({share})").format(
-            count=t.number(overview.opted_in), share=_share(t, overview.opted_in, total)
+        t.format(
+            t.gettext("Today: {today} · last 7 days: {week}"),
+            today=t.number(daily.get(today, 0)),
+            week=t.number(week),
         ),
-        t.gettext("Came through a supporter's link: {count} ({share})").format(
-            count=t.number(overview.referred), share=_share(t, overview.referred, total)
+        t.format(
+            t.gettext("Asked for updates: {count} ({share})"),
+            count=t.number(overview.opted_in),
+            share=_share(t, overview.opted_in, total),
+        ),
+        t.format(
+            t.gettext("Came through a supporter's link: {count} ({share})"),
+            count=t.number(overview.referred),
+            share=_share(t, overview.referred, total),
         ),
         status,
     ]
     sections = ["\n".join(line for line in summary if line)]
     if overview.countries:
-        heading = t.ngettext(
-            "<b>By country</b> ({count} country)",
-            "<b>By country</b> ({count} countries)",
-            len(overview.countries),
-        ).format(count=t.number(len(overview.countries)))
+        heading = t.format(
+            t.ngettext(
+                "<b>By country</b> ({count} country)",
+                "<b>By country</b> ({count} countries)",
+                len(overview.countries),
+            ),
+            count=t.number(len(overview.countries)),
+        )
         lines = _top(t, overview.countries, TOP_COUNTRIES, lambda code: country_label(code, t))
         sections.append("\n".join([heading, *lines]))
     if overview.languages:
         lines = _top(t, overview.languages, TOP_LANGUAGES, language_name)
         sections.append("\n".join([t.gettext("<b>By language</b>"), *lines]))
     if top_referrers:
-        counts = ", ".join(t.number(count) for count in top_referrers)
+        counts = t.format_list(t.number(count) for count in top_referrers)
         sections.append(
-            t.gettext("<b>Top referrers</b> (signers each brought, anonymised): {counts}").format(
-                counts=counts
+            t.format(
+                t.gettext("<b>Top referrers</b> (signers each brought, anonymised): {counts}"),
+                counts=counts,
             )
         )
     funnel = funnel_lines(t, overview.funnel)
@@ -133,8 +150,10 @@ def stats_text(
 
 
 def milestone_text(t: Translator, mark: int, total: int, goal_before: int) -> str:
-    text = t.gettext("🎉 The petition has passed {mark} signatures ({total} now).").format(
-        mark=t.number(mark), total=t.number(total)
+    text = t.format(
+        t.gettext("🎉 The petition has passed {mark} signatures ({total} now)."),
+        mark=t.number(mark),
+        total=t.number(total),
     )
     if mark == goal_before:
         text += "\n" + t.gettext("That was the goal: supporters now see the next one.")
@@ -142,7 +161,10 @@ def milestone_text(t: Translator, mark: int, total: int, goal_before: int) -> st
 
 
 def chart_caption(t: Translator, days: int) -> str:
-    return t.gettext(
-        "Last {days} days: signatures per day (bars), the running total (line) and the "
-        "goal (dashed)."
-    ).format(days=t.number(days))
+    return t.format(
+        t.gettext(
+            "Last {days} days: signatures per day (bars), the running total (line) and the "
+            "goal (dashed)."
+        ),
+        days=t.number(days),
+    )

@@ -22,8 +22,8 @@ async def on_group_start(update: Update, context: Context) -> None:
     language = context.bot_data.quick_language(user)
     t = translator(language)
     title = petition.text_for(language).title
-    text = t.gettext("To read and sign <b>{title}</b>, open a private chat with me.").format(
-        title=title
+    text = t.format(
+        t.gettext("To read and sign <b>{title}</b>, open a private chat with me."), title=title
     )
     button = InlineKeyboardButton(
         t.gettext("Open private chat"), url=start_link(context.bot.username or "", petition.id)

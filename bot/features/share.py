@@ -31,9 +31,11 @@ from bot.screens import (
     View,
     closed_text,
     directed,
+    petition_lines,
     plain_text,
     progress_text,
     share_link,
+    title_line,
 )
 from bot.telegram_io import pseudonym
 
@@ -107,7 +109,8 @@ def share_card(view: View, petition_id: str | None = None) -> InlineQueryResultA
             else start_link(view.bot_username, petition_id)
         )
         button = InlineKeyboardButton(t.gettext("✍️ Sign the petition"), url=link)
-    parts = [f"<b>{text.title}</b>", text.summary or "", progress_text(view), f"<b>{call}</b>"]
+    wording = petition_lines(petition, "summary", text.summary or "", t)
+    parts = [title_line(petition, t), wording, progress_text(view), f"<b>{call}</b>"]
     message = directed(Screen("\n\n".join(part for part in parts if part)), t).text
     return InlineQueryResultArticle(
         id=petition.id,
@@ -122,17 +125,22 @@ def _summary_line(view: View, closed: str | None) -> str:
     """The result's one-line description (plain text): the count, and the goal or the close."""
     t, petition = view.t, view.petition
     if closed:
-        count = t.ngettext(
-            "{count} person has signed", "{count} people have signed", view.total
-        ).format(count=t.number(view.total))
+        count = t.format(
+            t.ngettext("{count} person has signed", "{count} people have signed", view.total),
+            count=t.number(view.total),
+        )
         state = t.gettext("Signing is paused for now.")
         if closed != "paused":
             state = t.gettext("Signing has ended.")
         return f"{count} · {state}"
     goal = petition.goal_for(view.total)
-    return t.ngettext(
-        "{count} has signed · goal {goal}", "{count} have signed · goal {goal}", view.total
-    ).format(count=t.number(view.total), goal=t.number(goal))
+    return t.format(
+        t.ngettext(
+            "{count} has signed · goal {goal}", "{count} have signed · goal {goal}", view.total
+        ),
+        count=t.number(view.total),
+        goal=t.number(goal),
+    )
 
 
 def register(application: Application) -> None:

@@ -9,8 +9,12 @@
   const $ = (id) => document.getElementById(id);
   const state = { page: null, country: null, searchTimer: 0, touched: new Set() };
 
+  // Each value is isolated (FIRST STRONG ISOLATE … POP DIRECTIONAL ISOLATE), as the server does
+  // (bot.i18n.Translator.format): a name or number keeps its own direction in any sentence.
   function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? values[key] : whole));
+    return template.replace(/\{(\w+)\}/g, (whole, key) =>
+      key in values ? `\u2068${values[key]}\u2069` : whole,
+    );
   }
 
   function number(value) {
@@ -280,7 +284,9 @@
           tg.openLink(page.privacy_url);
         }
       });
-      $("privacy-link").replaceChildren(before || "", link, after || "");
+      const isolated = document.createElement("bdi"); // the address keeps its own direction
+      isolated.append(link);
+      $("privacy-link").replaceChildren(before || "", isolated, after || "");
       show("privacy-link", true);
     }
     show("privacy-section", true);

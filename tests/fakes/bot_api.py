@@ -51,6 +51,8 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
+from tests.bidi import unisolated
+
 __all__ = [
     "BOT_FIRST_NAME",
     "DEFAULT_TOKEN",
@@ -2259,13 +2261,23 @@ def _chat_id_of(update: Mapping[str, Any], *, default: int) -> int:
 
 
 def _pick_button(keyboard: list[list[JSONDict]], label: str) -> JSONDict:
-    """The button labelled exactly ``label``, else the only one containing it (any case)."""
+    """The button labelled exactly ``label``, else the only one containing it (any case).
+
+    Labels are compared as a person reads them: the isolates the bot puts around the values
+    in a label are invisible, so "I am 16 or older" presses the label with its 16 isolated.
+    """
     buttons = [button for row in keyboard for button in row]
-    exact = [button for button in buttons if button.get("text") == label]
+
+    def read(button: JSONDict) -> str:
+        return unisolated(str(button.get("text", "")))
+
+    exact = [button for button in buttons if button.get("text") == label] or [
+        button for button in buttons if read(button) == unisolated(label)
+    ]
     if len(exact) == 1:
         return exact[0]
-    wanted = label.casefold()
-    partial = [button for button in buttons if wanted in str(button.get("text", "")).casefold()]
+    wanted = unisolated(label).casefold()
+    partial = [button for button in buttons if wanted in read(button).casefold()]
     if not exact and len(partial) == 1:
         return partial[0]
     texts = [button.get("text") for button in buttons]

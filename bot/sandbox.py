@@ -111,9 +111,13 @@ async def run_sandbox(
     )
     await storage.open()
     try:
+        t = translator(await desk.language_of(supporter))
         out.write(
-            "Sandbox: type a number to press a button, or type an answer. "
-            "/quit or Ctrl-D leaves.\n\n"
+            t.gettext(
+                "Sandbox: type a number to press a button, or type an answer. "
+                "/quit or Ctrl-D leaves."
+            )
+            + "\n\n"
         )
         event: Event | None = Command("start")
         actions: list[str | None] = []

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.i18n import Translator, available_languages, match_language, translator
+from bot.i18n import Translator, requested_language, translator
 from bot.petition import Petition
 from bot.public import PublicCounts, Snapshot, etag_matches, etag_of
 from bot.screens import plain_text
@@ -42,32 +42,6 @@ EMBED_POLICY = "; ".join(
     ]
 )
 COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-
-
-def requested_language(wanted: str | None, accept_language: str | None, default: str) -> str:
-    """`?lang=`, else the best of the browser's Accept-Language we speak, else the default."""
-    languages = available_languages()
-    for candidate in [wanted, *accept_languages(accept_language or "")]:
-        matched = match_language(candidate, languages) if candidate else None
-        if matched:
-            return matched
-    return match_language(default, languages) or languages[0]
-
-
-def accept_languages(header: str) -> list[str]:
-    """The languages of an Accept-Language header, most wanted first (q=0 left out)."""
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")[:20]):
-        tag, _, parameters = part.strip().partition(";")
-        quality = 1.0
-        if parameters.strip().startswith("q="):
-            try:
-                quality = float(parameters.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        if tag and tag != "*" and quality > 0:
-            ranked.append((-quality, position, tag.replace("-", "_")))
-    return [tag for _, _, tag in sorted(ranked)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,13 @@ from bot.countries import search_countries
 from bot.desk import PetitionDesk
 from bot.flow import search_query
 from bot.form import Form
-from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
+from bot.i18n import (
+    SOURCE_LANGUAGE,
+    available_languages,
+    match_language,
+    requested_language,
+    translator,
+)
 from bot.init_data import InitData, InitDataError, check_init_data
 from bot.public import etag_matches, etag_of
 from bot.service import JourneyService, Supporter
@@ -204,7 +210,9 @@ class MiniApp:
             return check_init_data(init_data, self.bot_token, self.desk.clock())
         except InitDataError as error:
             log.debug("mini app: init data refused (%s)", error)
-            language = _browser_language(request, self._default_language())
+            language = requested_language(
+                None, request.headers.get("Accept-Language"), self._default_language()
+            )
             raise Refused(401, form_texts.api_error(language, "unauthorized")) from None
 
     def _service(self, petition_id: str, supporter: Supporter) -> JourneyService:
@@ -216,7 +224,9 @@ class MiniApp:
         return service
 
     def _bad_request(self, request: web.Request) -> Refused:
-        language = _browser_language(request, self._default_language())
+        language = requested_language(
+            None, request.headers.get("Accept-Language"), self._default_language()
+        )
         return Refused(400, form_texts.api_error(language, "bad_request"))
 
     def _default_language(self) -> str:
@@ -226,13 +236,6 @@ class MiniApp:
 def _supporter(init_data: InitData) -> Supporter:
     user = init_data.user
     return Supporter(user.id, user.full_name, user.language_code)
-
-
-def _browser_language(request: web.Request, default: str) -> str:
-    """For answers to someone Telegram did not vouch for: their browser's first language."""
-    first = request.headers.get("Accept-Language", "").split(",")[0].split(";")[0].strip()
-    languages = available_languages()
-    return match_language(first, languages) or match_language(default, languages) or "en"
 
 
 def _asset_response(request: web.Request, file: Asset) -> web.Response:

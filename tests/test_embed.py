@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.embed import EMBED_POLICY, accept_languages, requested_language, widget_script
+from bot.embed import EMBED_POLICY, widget_script
+from bot.i18n import accept_languages, requested_language
 from bot.petition import Petition
 from bot.petitions import Catalog
 from bot.public import bound_port

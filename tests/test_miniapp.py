@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import form
+from bot import form, form_texts
 from bot.countries import search_countries
 from bot.flow import Facts, Notice
 from bot.form import Field, Form
@@ -239,6 +239,14 @@ async def test_without_telegrams_word_nothing_is_signed(
             assert body == {"error": "Please open this form from the bot in Telegram."}
         assert (await api.open(505, init_data="forged"))[0] == 401
         assert await bot.storage.total("test-petition") == 0
+        # Telegram did not vouch for them: their browser's best language we speak, as the
+        # website counter chooses it (Klingon first, then French).
+        headers = {"Accept-Language": "tlh, fr;q=0.8, de;q=0.5"}
+        async with api.session.post(
+            api.base + "/app/api/sign", data="{}", headers=headers
+        ) as response:
+            assert response.status == 400
+            assert await response.json() == form_texts.api_error("fr", "bad_request")
 
 
 async def test_unknown_petitions_and_malformed_requests(

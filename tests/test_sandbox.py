@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,18 +19,30 @@ from tests.clock import NOW, running_from
 from tests.conftest import make_petition
 
 
+async def sandbox_output(
+    tmp_path: Path, petition: Petition, lines: list[str], **options: Any
+) -> str:
+    """Everything the sandbox printed for these typed lines (then end of input)."""
+    answers = iter([*lines, ""])
+    out = io.StringIO()
+    await run_sandbox(
+        SQLiteStorage(tmp_path / "sandbox.db"),
+        petition,
+        read_line=lambda: next(answers),
+        out=out,
+        clock=running_from(NOW),
+        **options,
+    )
+    return out.getvalue()
+
+
 async def test_sandbox_signs_a_petition(
     tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("USER", "")
     # Sign → Canada → old enough → I agree → type a name → Sign now → /status → Ctrl-D.
-    answers = iter(["2", "1", "1", "2", "Ada Lovelace", "1", "/status", ""])
-    out = io.StringIO()
-    storage = SQLiteStorage(tmp_path / "sandbox.db")
-    await run_sandbox(
-        storage, petition, read_line=lambda: next(answers), out=out, clock=running_from(NOW)
-    )
-    text = unisolated(out.getvalue())
+    lines = ["2", "1", "1", "2", "Ada Lovelace", "1", "/status"]
+    text = unisolated(await sandbox_output(tmp_path, petition, lines))
     assert "[1] 📜 Read the demands" in text
     assert "Name: Ada Lovelace" in text
     assert "You are signer #1." in text
@@ -58,17 +71,8 @@ async def test_sandbox_privacy_states_the_retention_rule_and_closed_status_says_
     tmp_path: Path,
 ) -> None:
     ended = make_petition(deadline=(NOW - timedelta(days=1)).date().isoformat())
-    answers = iter(["/privacy", "/status", ""])
-    out = io.StringIO()
-    await run_sandbox(
-        SQLiteStorage(tmp_path / "sandbox.db"),
-        ended,
-        read_line=lambda: next(answers),
-        out=out,
-        clock=running_from(NOW),
-        retention_days=30,
-    )
-    text = unisolated(out.getvalue())
+    output = await sandbox_output(tmp_path, ended, ["/privacy", "/status"], retention_days=30)
+    text = unisolated(output)
     assert "30 days after the petition closes, signatures are anonymised" in text
     assert "Signing has ended." in text and "send /start to begin" not in text
 
@@ -77,14 +81,6 @@ async def test_the_sandbox_says_goodbye_in_the_supporters_language(
     tmp_path: Path, petition: Petition, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LANG", "de_DE.UTF-8")
-    out = io.StringIO()
-    answers = iter([""])
-    await run_sandbox(
-        SQLiteStorage(tmp_path / "sandbox.db"),
-        petition,
-        read_line=lambda: next(answers),
-        out=out,
-        clock=running_from(NOW),
-    )
-    assert out.getvalue().endswith("\nAuf Wiedersehen.\n")
-    assert "Bye." not in out.getvalue()
+    output = await sandbox_output(tmp_path, petition, [])
+    assert output.endswith("\nAuf Wiedersehen.\n")
+    assert "Bye." not in output and "Sandbox:" not in output

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    PrivateAttr,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -142,6 +143,10 @@ class Petition(Strict):
     age: AgeRules = Field(default_factory=AgeRules)
     sources: list[Source] = Field(default_factory=list)
     text: dict[str, PartialPetitionText]
+    # `text_for` per language, built once (a build validates every field's HTML again), for
+    # the `text` it was built from: a copy with other wording gets a cache of its own.
+    _texts: dict[str, PetitionText] = PrivateAttr(default_factory=dict)
+    _texts_of: object = PrivateAttr(default=None)
 
     _normalize_deadline = field_validator("deadline", mode="before")(_end_of_day_utc)
 
@@ -204,12 +209,18 @@ class Petition(Strict):
 
     def text_for(self, language: str) -> PetitionText:
         """The wording in `language`, each missing field taken from the default language."""
+        if self._texts_of is not self.text:
+            self._texts, self._texts_of = {}, self.text
+        cached = self._texts.get(language)
+        if cached is not None:
+            return cached
         base = self.text[self.default_language]
         chosen = self.text.get(language) or self.text.get(language.split("_")[0])
         merged = base.model_dump()
         if chosen is not None:
             merged.update(chosen.model_dump(exclude_none=True))
-        return PetitionText(**merged)
+        text = self._texts[language] = PetitionText(**merged)
+        return text
 
     def with_live(self, goal: int | None, paused: bool | None) -> Petition:
         """This petition with the goal and pause admins set while it runs (None: the file's)."""

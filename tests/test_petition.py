@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.petition import PetitionFileError, current_goal, load_petition
+from bot.petition import Petition, PetitionFileError, current_goal, load_petition
 from bot.screens import check_petition_fits
 from bot.settings import PROJECT_ROOT
 from tests.conftest import NOW, make_petition, petition_data
@@ -197,3 +197,13 @@ def test_language_sections_are_known_codes_written_as_matched(code: str, message
     text[code] = {"title": "T"}
     with pytest.raises(ValueError, match=re.escape(message)):
         make_petition(text=text)
+
+
+def test_wording_is_built_once_per_language_and_a_copy_with_other_wording_has_its_own(
+    petition: Petition,
+) -> None:
+    french = petition.text_for("fr")
+    assert petition.text_for("fr") is french  # built once: no HTML check per screen
+    english_only = petition.model_copy(update={"text": {"en": petition.text["en"]}})
+    assert english_only.text_for("fr").title == petition.text["en"].title
+    assert petition.with_live(goal=7, paused=None).text_for("fr") == french

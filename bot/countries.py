@@ -192,7 +192,9 @@ def _names() -> _Names:
     # Only the languages a supporter can have (ours, and the alias table) are told apart when
     # ranking. Most names share their few possible values, so each value is stored once
     # (`one`): the index of ~32,000 names then takes a few megabytes, not tens.
-    spoken = {*available_languages(), _FALLBACK_LANGUAGE, _ALIAS}
+    # A regional catalog (pt_BR, zh_Hans) reads its names from its base language's data.
+    ours = available_languages()
+    spoken = {*ours, *(language.split("_")[0] for language in ours), _FALLBACK_LANGUAGE, _ALIAS}
     stored: dict[object, object] = {}
 
     def one(value: T) -> T:

@@ -177,3 +177,14 @@ def test_a_typed_query_costs_well_under_a_millisecond_of_cpu() -> None:
     for row in rows:
         search_countries(row["query"], "en")
     print(f"\n{(time.process_time() - started) / len(rows) * 1000:.2f} ms CPU per typed query")
+
+
+@pytest.mark.parametrize(
+    ("query", "language"), [("manha", "pt_BR"), ("manha", "pt_PT"), ("德", "zh_Hans")]
+)
+def test_a_regional_catalog_searches_inside_its_base_languages_names(
+    query: str, language: str
+) -> None:
+    """pt_BR and zh_Hans have no names of their own in CLDR: those of pt and zh are theirs
+    ("Alemanha", "德国"), so a piece typed from inside them is found."""
+    assert search_countries(query, language)[0] == "DE"

@@ -141,11 +141,13 @@ def match_language(code: str | None, available: tuple[str, ...]) -> str | None:
     if (wanted.language, stand_in) in by_region:
         return by_region[(wanted.language, stand_in)]
     # Likely-subtags make "zh_TW" carry the Hant script, "zh_CN" the Hans one.
-    script = wanted.script or _likely_script(wanted)
+    likely = likely_locale(wanted)
+    script = wanted.script or (likely.script if likely else None)
     return by_script.get((wanted.language, script)) or by_script.get((wanted.language, None))
 
 
-def _likely_script(locale: Locale) -> str | None:
+def likely_locale(locale: Locale) -> Locale | None:
+    """What CLDR's likely subtags make of `locale`: zh_TW → zh_Hant_TW, pt → pt_Latn_BR."""
     from babel.core import get_global
 
     likely = get_global("likely_subtags")
@@ -154,7 +156,7 @@ def _likely_script(locale: Locale) -> str | None:
     if not expanded:
         return None
     try:
-        return Locale.parse(expanded).script
+        return Locale.parse(expanded)
     except (ValueError, UnknownLocaleError):
         return None
 

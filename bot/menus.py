@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from babel import Locale
-from babel.core import get_global
 from telegram import BotCommand
 
-from bot.i18n import SOURCE_LANGUAGE, available_languages, match_language, translator
+from bot.i18n import (
+    SOURCE_LANGUAGE,
+    available_languages,
+    likely_locale,
+    match_language,
+    translator,
+)
 from bot.petition import Petition
 
 
@@ -51,10 +56,9 @@ def menu_languages(petition: Petition) -> dict[str | None, str]:
 def _likeliest(language: str) -> bool:
     """Whether `language` is what CLDR expects of its bare code (pt → pt_BR, zh → zh_Hans)."""
     locale = Locale.parse(language)
-    expanded = get_global("likely_subtags").get(locale.language)
-    if expanded is None:
+    likely = likely_locale(Locale(locale.language))
+    if likely is None:
         return False
-    likely = Locale.parse(expanded)
     return (locale.script or likely.script) == likely.script and (
         locale.territory or likely.territory
     ) == likely.territory

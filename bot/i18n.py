@@ -258,7 +258,7 @@ class Translator:
 
     @property
     def right_to_left(self) -> bool:
-        return self.locale.character_order == "right-to-left"
+        return is_right_to_left(self.language)
 
 
 def _join(items: list[str], patterns: Mapping[str, str]) -> str:

@@ -195,16 +195,24 @@ class Petition(Strict):
     def languages(self) -> list[str]:
         return list(self.text)
 
+    def _written_in(self, language: str) -> str | None:
+        """The file's own language serving `language`: itself, else the language it is a
+        variant of (pt for pt_BR); None when the file has neither."""
+        for candidate in (language, language.split("_")[0]):
+            if candidate in self.text:
+                return candidate
+        return None
+
     def has_text_in(self, language: str) -> bool:
         """Whether the file has wording of its own in `language` (else the default's is shown)."""
-        return language in self.text or language.split("_")[0] in self.text
+        return self._written_in(language) is not None
 
     def text_language(self, language: str, field: str) -> str:
         """The language `field` of `text_for(language)` is written in: `language` (or the
         language it is a variant of) when the file has that field in it, else the default."""
-        chosen = self.text.get(language) or self.text.get(language.split("_")[0])
-        if chosen is not None and getattr(chosen, field) is not None:
-            return language if language in self.text else language.split("_")[0]
+        own = self._written_in(language)
+        if own is not None and getattr(self.text[own], field) is not None:
+            return own
         return self.default_language
 
     def text_for(self, language: str) -> PetitionText:
@@ -215,7 +223,8 @@ class Petition(Strict):
         if cached is not None:
             return cached
         base = self.text[self.default_language]
-        chosen = self.text.get(language) or self.text.get(language.split("_")[0])
+        own = self._written_in(language)
+        chosen = self.text[own] if own is not None else None
         merged = base.model_dump()
         if chosen is not None:
             merged.update(chosen.model_dump(exclude_none=True))
